@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Set up the host if needed, fetch the base, overlay our tree, configure
+# once and build incrementally.  Leaves build/qemu-system-aarch64 and
+# build/memmap-plan.
+# Usage: build.sh REPO_DIR BUILD_DIR
+set -euo pipefail
+
+repo=$(realpath "$1")
+build=$(realpath -m "$2")
+obj=$build/obj
+
+"$repo/harness/setup-host.sh"
+"$repo/harness/fetch-qemu.sh" "$build"
+"$repo/harness/overlay.sh" "$repo" "$build"
+
+export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+base=$(cat "$build/qemu/.memmap-base")
+if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-base" 2>/dev/null)" != "$base" ]; then
+    rm -rf "$obj"
+    mkdir -p "$obj"
+    (cd "$obj" && "$build/qemu/configure" \
+        --python=/usr/bin/python3 \
+        --target-list=aarch64-softmmu \
+        --enable-fdt=system \
+        --disable-docs \
+        --disable-download \
+        --disable-install-blobs \
+        --enable-tools) > "$build/configure.log" 2>&1 || {
+        tail -n 40 "$build/configure.log" >&2
+        echo "build.sh: configure failed, see $build/configure.log" >&2
+        exit 1
+    }
+    echo "$base" > "$obj/.memmap-base"
+fi
+
+targets="qemu-system-aarch64"
+for t in ${MEMMAP_EXTRA_TARGETS:-}; do
+    targets="$targets $t"
+done
+ninja -C "$obj" $targets
+ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Boot the memmap test guest (harness/guest-assets.sh) under QEMU and
+parse the memory layout it reports on the serial console."""
+
+import re
+import subprocess
+
+BEGIN = "=== MEMMAP-GUEST-BEGIN ==="
+END = "=== MEMMAP-GUEST-END ==="
+# Everything but the machine type and memory layout, which the caller
+# passes in extra_args (e.g. "-M virt,memmap... -m 1G").
+MACHINE_ARGS = ("-cpu", "max", "-accel", "tcg", "-nographic", "-no-reboot")
+APPEND = "console=ttyAMA0 panic=-1"
+
+IOMEM_RE = re.compile(r"([0-9a-f]+)-([0-9a-f]+) : System RAM$")
+DT_RE = re.compile(r"(\S+) reg=([0-9a-f]*)(?: node=([0-9a-f]+))?$")
+NUMA_RE = re.compile(r"node +(\d+): \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]$")
+
+
+class GuestError(Exception):
+    """The guest did not boot and report its memory layout."""
+
+
+def boot(qemu, kernel, initrd, extra_args, timeout=120,
+         machine_args=MACHINE_ARGS):
+    """Boot the guest and return its parsed report (see parse())."""
+    cmd = [qemu, *machine_args, "-kernel", kernel, "-initrd", initrd,
+           "-append", APPEND, *extra_args]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise GuestError(_failure(f"timed out after {timeout} s", cmd,
+                                  e.output)) from None
+    if proc.returncode != 0:
+        raise GuestError(_failure(f"QEMU exited with status "
+                                  f"{proc.returncode}", cmd, proc.stdout))
+    lines = [l.strip() for l in
+             proc.stdout.decode(errors="replace").splitlines()]
+    if BEGIN not in lines or END not in lines[lines.index(BEGIN):]:
+        raise GuestError(_failure("guest report markers missing", cmd,
+                                  proc.stdout))
+    return parse(lines[lines.index(BEGIN) + 1:lines.index(END)])
+
+
+def parse(lines):
+    """Parse the report lines between the markers into a dict:
+    iomem: [(start, end_incl)], dt: [{name, ranges: [(base, size)], node}],
+    numa: [(node, start, end_incl)].  Memory nodes' reg is read with the
+    virt board's two address and two size cells."""
+    report = {"iomem": [], "dt": [], "numa": []}
+    for line in lines:
+        kind, _, rest = line.partition(": ")
+        if kind == "iomem" and (m := IOMEM_RE.match(rest)):
+            report["iomem"].append((int(m[1], 16), int(m[2], 16)))
+        elif kind == "dt" and (m := DT_RE.match(rest)):
+            cells = [int(m[2][i:i + 16], 16) for i in range(0, len(m[2]), 16)]
+            report["dt"].append({
+                "name": m[1],
+                "ranges": list(zip(cells[0::2], cells[1::2])),
+                "node": int(m[3], 16) if m[3] else None,
+            })
+        elif kind == "numa" and (m := NUMA_RE.match(rest)):
+            report["numa"].append((int(m[1]), int(m[2], 16), int(m[3], 16)))
+        else:
+            raise GuestError(f"unexpected guest report line: {line!r}")
+    return report
+
+
+def merge(ranges):
+    """Merge overlapping or adjacent (start, end_incl) ranges."""
+    merged = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _failure(reason, cmd, output):
+    tail = (output or b"").decode(errors="replace").splitlines()[-40:]
+    return "\n".join([f"{reason}: {' '.join(cmd)}",
+                      "last 40 lines of console output:", *tail])

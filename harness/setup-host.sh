@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# One-time host set-up for the memmap project on Debian 12 (bookworm),
+# run as root.  Adds the apt sources the build needs (bookworm-backports
+# for meson >= 1.5 and QEMU 10.0 for the nested VFIO test, trixie deb-src
+# for the QEMU 10.0 source package, the arm64 architecture for Debian's
+# arm64 kernel and busybox) and installs the build and test dependencies.
+# Idempotent: a second run only checks.
+set -euo pipefail
+
+stamp=${MEMMAP_SETUP_STAMP:-/var/lib/memmap-setup.v1}
+[ -e "$stamp" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup-host.sh: must run as root (it calls apt-get)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+kr=/usr/share/keyrings/debian-archive-keyring.gpg
+cat > /etc/apt/sources.list.d/memmap.sources <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: $kr
+
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: $kr
+SRC
+
+dpkg --add-architecture arm64
+apt-get update -q
+
+apt-get install -y -q --no-install-recommends \
+    build-essential dpkg-dev git ca-certificates pkg-config \
+    ninja-build flex bison ccache cpio xz-utils zstd file \
+    python3 python3-venv python3-setuptools \
+    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev \
+    device-tree-compiler busybox-static
+apt-get install -y -q --no-install-recommends -t bookworm-backports \
+    meson qemu-system-x86
+
+touch "$stamp"

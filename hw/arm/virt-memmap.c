@@ -1,0 +1,220 @@
+/*
+ * arm virt machine: user-supplied guest memory map
+ *
+ * Guest RAM stays one RAM region (one RAMBlock, so memory backends,
+ * NUMA memdevs and migration are unchanged); each RAM piece of the map
+ * is an alias into it.  Without a memmap the layout is the machine's
+ * usual one: RAM at 1 GiB in one piece.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qapi/error.h"
+#include "exec/address-spaces.h"
+#include "exec/ramblock.h"
+#include "hw/acpi/aml-build.h"
+#include "hw/arm/virt-memmap.h"
+#include "hw/core/memmap.h"
+#include "hw/mem/memory-device.h"
+#include "system/numa.h"
+
+static const char *const virt_region_names[] = {
+    [VIRT_FLASH] = "flash",
+    [VIRT_GIC_DIST] = "gic-dist",
+    [VIRT_GIC_CPU] = "gic-cpu",
+    [VIRT_GIC_V2M] = "gic-v2m",
+    [VIRT_GIC_HYP] = "gic-hyp",
+    [VIRT_GIC_VCPU] = "gic-vcpu",
+    [VIRT_GIC_ITS] = "gic-its",
+    [VIRT_GIC_REDIST] = "gic-redist",
+    [VIRT_SMMU] = "smmu",
+    [VIRT_UART0] = "uart0",
+    [VIRT_MMIO] = "virtio-mmio",
+    [VIRT_RTC] = "rtc",
+    [VIRT_FW_CFG] = "fw-cfg",
+    [VIRT_PCIE_MMIO] = "pcie-mmio",
+    [VIRT_PCIE_PIO] = "pcie-pio",
+    [VIRT_PCIE_ECAM] = "pcie-ecam",
+    [VIRT_PLATFORM_BUS] = "platform-bus",
+    [VIRT_GPIO] = "gpio",
+    [VIRT_UART1] = "uart1",
+    [VIRT_SECURE_MEM] = "secure-mem",
+    [VIRT_SECURE_GPIO] = "secure-gpio",
+    [VIRT_PCDIMM_ACPI] = "pcdimm-acpi",
+    [VIRT_ACPI_GED] = "acpi-ged",
+    [VIRT_NVDIMM_ACPI] = "nvdimm-acpi",
+    [VIRT_PVTIME] = "pvtime",
+    [VIRT_HIGH_GIC_REDIST2] = "high-gic-redist",
+    [VIRT_HIGH_PCIE_ECAM] = "high-pcie-ecam",
+    [VIRT_HIGH_PCIE_MMIO] = "high-pcie-mmio",
+};
+
+static uint64_t virt_region_size(VirtMachineState *vms, int i)
+{
+    if (i == VIRT_MMIO) {
+        return vms->memmap[i].size * NUM_VIRTIO_TRANSPORTS;
+    }
+    return vms->memmap[i].size;
+}
+
+static bool virt_high_region_enabled(VirtMachineState *vms, int i)
+{
+    switch (i) {
+    case VIRT_HIGH_GIC_REDIST2:
+        return vms->highmem_redists;
+    case VIRT_HIGH_PCIE_ECAM:
+        return vms->highmem_ecam;
+    case VIRT_HIGH_PCIE_MMIO:
+        return vms->highmem_mmio;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
+{
+    MachineState *ms = MACHINE(vms);
+    bool user = machine_memmap_is_set(ms);
+    g_autofree MemMapFixedRegion *fixed =
+        g_new0(MemMapFixedRegion, VIRT_LOWMEMMAP_LAST);
+    g_autofree uint64_t *node_mem = NULL;
+    MemMapConstraints c = {
+        .ram_size = ms->ram_size,
+        .default_base = vms->memmap[VIRT_MEM].base,
+        .align = MEMMAP_MIN_ALIGN,
+        .fixed = fixed,
+    };
+    const MemMapLayout *l;
+    Error *err = NULL;
+    int i;
+
+    for (i = 0; i < VIRT_LOWMEMMAP_LAST; i++) {
+        uint64_t size = virt_region_size(vms, i);
+
+        if (virt_region_names[i] && size) {
+            fixed[c.nb_fixed].name = virt_region_names[i];
+            range_init_nofail(&fixed[c.nb_fixed].range,
+                              vms->memmap[i].base, size);
+            c.nb_fixed++;
+        }
+    }
+    if (ms->numa_state && ms->numa_state->num_nodes) {
+        c.nb_nodes = ms->numa_state->num_nodes;
+        node_mem = g_new(uint64_t, c.nb_nodes);
+        for (i = 0; i < c.nb_nodes; i++) {
+            node_mem[i] = ms->numa_state->nodes[i].node_mem;
+        }
+        c.node_mem = node_mem;
+    }
+    if (user) {
+        /* The defaults keep their historical checks and messages. */
+        c.phys_bits = pa_bits;
+        if (ms->kernel_filename) {
+            c.min_boot_size = VIRT_MEMMAP_MIN_BOOT_SIZE;
+        }
+        if (ms->ram) {
+            c.align = MAX(c.align, qemu_ram_pagesize(ms->ram->ram_block));
+        }
+        if (vms->mte) {
+            error_report("memmap cannot be combined with mte=on: MTE tag "
+                         "memory follows the default RAM layout");
+            exit(EXIT_FAILURE);
+        }
+    }
+
+    l = machine_memmap_apply(ms, &c, &err);
+    if (!l) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+    return l->last + 1;
+}
+
+void virt_memmap_record_devices(VirtMachineState *vms)
+{
+    MachineState *ms = MACHINE(vms);
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(virt_region_names); i++) {
+        uint64_t size = virt_region_size(vms, i);
+
+        if (!virt_region_names[i] || !size ||
+            (i >= VIRT_LOWMEMMAP_LAST && !virt_high_region_enabled(vms, i))) {
+            continue;
+        }
+        machine_memmap_add_device(ms, virt_region_names[i],
+                                  vms->memmap[i].base, size);
+    }
+    if (ms->device_memory) {
+        machine_memmap_add_device(ms, "device-memory",
+                                  ms->device_memory->base,
+                                  memory_region_size(&ms->device_memory->mr));
+    }
+}
+
+void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem)
+{
+    MachineState *ms = MACHINE(vms);
+    const MemMapLayout *l = machine_memmap_layout(ms);
+
+    if (!machine_memmap_is_set(ms)) {
+        memory_region_add_subregion(sysmem, vms->memmap[VIRT_MEM].base,
+                                    ms->ram);
+        return;
+    }
+    for (unsigned i = 0; i < l->ram->len; i++) {
+        const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
+        MemoryRegion *alias = g_new(MemoryRegion, 1);
+        g_autofree char *name = g_strdup_printf("mach-virt.ram-%u", i);
+
+        memory_region_init_alias(alias, OBJECT(vms), name, ms->ram,
+                                 p->offset, range_size(&p->range));
+        memory_region_add_subregion(sysmem, p->range.lob, alias);
+    }
+}
+
+void virt_memmap_set_boot_info(VirtMachineState *vms)
+{
+    MachineState *ms = MACHINE(vms);
+    const MemMapPiece *low;
+
+    if (!machine_memmap_is_set(ms)) {
+        return;
+    }
+    low = &g_array_index(machine_memmap_layout(ms)->ram, MemMapPiece, 0);
+    vms->bootinfo.loader_start = low->range.lob;
+    vms->bootinfo.ram_size = range_size(&low->range);
+    vms->bootinfo.memmap = machine_memmap_layout(ms);
+}
+
+struct smbios_phys_mem_area *virt_memmap_smbios_areas(VirtMachineState *vms,
+                                                      unsigned *count)
+{
+    GList *ranges = memmap_layout_ram_ranges(
+        machine_memmap_layout(MACHINE(vms)));
+    struct smbios_phys_mem_area *areas =
+        g_new(struct smbios_phys_mem_area, g_list_length(ranges));
+    unsigned n = 0;
+
+    for (GList *it = ranges; it; it = it->next, n++) {
+        areas[n].address = range_lob(it->data);
+        areas[n].length = range_size(it->data);
+    }
+    g_list_free_full(ranges, g_free);
+    *count = n;
+    return areas;
+}
+
+void virt_memmap_build_srat(VirtMachineState *vms, GArray *table_data)
+{
+    const MemMapLayout *l = machine_memmap_layout(MACHINE(vms));
+
+    for (unsigned i = 0; i < l->ram->len; i++) {
+        const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
+
+        build_srat_memory(table_data, p->range.lob, range_size(&p->range),
+                          p->node, MEM_AFFINITY_ENABLED);
+    }
+}

@@ -1,0 +1,210 @@
+/*
+ * User-supplied guest memory map: the machine property, QMP and HMP
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-memmap.h"
+#include "qapi/qapi-visit-memmap.h"
+#include "qapi/visitor.h"
+#include "hw/boards.h"
+#include "hw/core/memmap.h"
+#include "hw/qdev-core.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+
+struct MachineMemMap {
+    MemMapRangeList *entries;
+    MemMapLayout *layout;
+    GArray *devices; /* MemMapRegion */
+};
+
+static MachineMemMap *machine_memmap(MachineState *ms)
+{
+    if (!ms->memmap) {
+        ms->memmap = g_new0(MachineMemMap, 1);
+        ms->memmap->devices = g_array_new(false, false, sizeof(MemMapRegion));
+    }
+    return ms->memmap;
+}
+
+static void clear_devices(MachineMemMap *mm)
+{
+    for (unsigned i = 0; i < mm->devices->len; i++) {
+        g_free(g_array_index(mm->devices, MemMapRegion, i).name);
+    }
+    g_array_set_size(mm->devices, 0);
+}
+
+static void machine_get_memmap(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    MachineState *ms = MACHINE(obj);
+    MemMapRangeList *entries = ms->memmap ? ms->memmap->entries : NULL;
+
+    visit_type_MemMapRangeList(v, name, &entries, errp);
+}
+
+static void machine_set_memmap(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    MachineState *ms = MACHINE(obj);
+    MachineClass *mc = MACHINE_GET_CLASS(obj);
+    MachineMemMap *mm;
+    MemMapRangeList *entries = NULL;
+
+    if (!mc->memmap_supported) {
+        error_setg(errp, "machine type '%s' does not support memmap; "
+                   "it is available on the arm 'virt' machine", mc->name);
+        return;
+    }
+    if (phase_check(PHASE_MACHINE_CREATED)) {
+        error_setg(errp, "memmap can only be set on the command line, "
+                   "before the machine is created");
+        return;
+    }
+    if (!visit_type_MemMapRangeList(v, name, &entries, errp)) {
+        return;
+    }
+    mm = machine_memmap(ms);
+    qapi_free_MemMapRangeList(mm->entries);
+    mm->entries = entries;
+}
+
+void machine_memmap_class_init(ObjectClass *oc)
+{
+    object_class_property_add(oc, "memmap", "MemMapRangeWrapper",
+                              machine_get_memmap, machine_set_memmap,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "memmap",
+        "Guest memory map: RAM and hole ranges, e.g. memmap.0.type=hole,"
+        "memmap.0.base=0xfee00000,memmap.0.size=1M");
+}
+
+bool machine_memmap_is_set(MachineState *ms)
+{
+    return ms->memmap && ms->memmap->entries;
+}
+
+const MemMapLayout *machine_memmap_apply(MachineState *ms,
+                                         const MemMapConstraints *c,
+                                         Error **errp)
+{
+    MachineMemMap *mm = machine_memmap(ms);
+    MemMapLayout *layout = memmap_layout_new(mm->entries, c, errp);
+
+    if (!layout) {
+        return NULL;
+    }
+    memmap_layout_free(mm->layout);
+    mm->layout = layout;
+    clear_devices(mm);
+    return layout;
+}
+
+const MemMapLayout *machine_memmap_layout(MachineState *ms)
+{
+    return ms->memmap ? ms->memmap->layout : NULL;
+}
+
+void machine_memmap_add_device(MachineState *ms, const char *name,
+                               uint64_t base, uint64_t size)
+{
+    MemMapRegion r = {
+        .name = g_strdup(name),
+        .type = MEM_MAP_REGION_TYPE_DEVICE,
+        .base = base,
+        .size = size,
+    };
+
+    g_array_append_val(machine_memmap(ms)->devices, r);
+}
+
+void machine_memmap_free(MachineState *ms)
+{
+    if (ms->memmap) {
+        qapi_free_MemMapRangeList(ms->memmap->entries);
+        memmap_layout_free(ms->memmap->layout);
+        clear_devices(ms->memmap);
+        g_array_unref(ms->memmap->devices);
+        g_clear_pointer(&ms->memmap, g_free);
+    }
+}
+
+static int region_compare(gconstpointer a, gconstpointer b)
+{
+    const MemMapRegion *ra = a, *rb = b;
+
+    if (ra->base != rb->base) {
+        return ra->base < rb->base ? -1 : 1;
+    }
+    return ra->size < rb->size ? -1 : ra->size > rb->size;
+}
+
+MemMapRegionList *qmp_query_memmap(Error **errp)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+    MachineClass *mc = MACHINE_GET_CLASS(ms);
+    const MemMapLayout *l = machine_memmap_layout(ms);
+    g_autoptr(GArray) all = g_array_new(false, false, sizeof(MemMapRegion));
+    MemMapRegionList *head = NULL, **tail = &head;
+    unsigned i;
+
+    if (!mc->memmap_supported || !l) {
+        error_setg(errp, "machine type '%s' does not support memmap",
+                   mc->name);
+        return NULL;
+    }
+    for (i = 0; i < l->ram->len; i++) {
+        const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
+        MemMapRegion r = {
+            .name = (char *)"ram", .type = MEM_MAP_REGION_TYPE_RAM,
+            .base = p->range.lob, .size = range_size(&p->range),
+            .has_node = p->node >= 0, .node = p->node,
+        };
+        g_array_append_val(all, r);
+    }
+    for (i = 0; i < l->holes->len; i++) {
+        Range *h = &g_array_index(l->holes, Range, i);
+        MemMapRegion r = {
+            .name = (char *)"hole", .type = MEM_MAP_REGION_TYPE_HOLE,
+            .base = h->lob, .size = range_size(h),
+        };
+        g_array_append_val(all, r);
+    }
+    g_array_append_vals(all, ms->memmap->devices->data,
+                        ms->memmap->devices->len);
+    g_array_sort(all, region_compare);
+
+    for (i = 0; i < all->len; i++) {
+        MemMapRegion *r = g_memdup2(&g_array_index(all, MemMapRegion, i),
+                                    sizeof(MemMapRegion));
+
+        r->name = g_strdup(r->name);
+        QAPI_LIST_APPEND(tail, r);
+    }
+    return head;
+}
+
+void hmp_info_memmap(Monitor *mon, const QDict *qdict)
+{
+    Error *err = NULL;
+    g_autoptr(MemMapRegionList) list = qmp_query_memmap(&err);
+
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    monitor_printf(mon, "%-18s %-18s %-8s %-6s %s\n",
+                   "base", "last", "type", "node", "name");
+    for (MemMapRegionList *it = list; it; it = it->next) {
+        MemMapRegion *r = it->value;
+        g_autofree char *node = r->has_node ?
+            g_strdup_printf("%" PRIu32, r->node) : g_strdup("-");
+
+        monitor_printf(mon, "0x%016" PRIx64 " 0x%016" PRIx64 " %-8s %-6s %s\n",
+                       r->base, r->base + r->size - 1,
+                       MemMapRegionType_str(r->type), node, r->name);
+    }
+}

@@ -1,0 +1,357 @@
+/*
+ * User-supplied guest memory map: validation and RAM layout
+ *
+ * This part is pure: it turns the user's entries and a machine's
+ * constraints into the effective map, so that it can be unit tested and
+ * shared with the memmap-plan tool.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "qapi/error.h"
+#include "hw/core/memmap.h"
+
+typedef struct Entry {
+    int index;
+    const MemMapRange *e;
+    Range range;
+} Entry;
+
+char *memmap_range_describe(int index, const MemMapRange *e)
+{
+    g_autofree char *node = e->has_node ?
+        g_strdup_printf(", node=%" PRIu32, e->node) : g_strdup("");
+
+    return g_strdup_printf("memmap.%d (type=%s, base=0x%" PRIx64
+                           ", size=0x%" PRIx64 "%s)", index,
+                           MemMapType_str(e->type), e->base, e->size, node);
+}
+
+static uint64_t phys_last(const MemMapConstraints *c)
+{
+    return c->phys_bits && c->phys_bits < 64 ?
+        BIT_ULL(c->phys_bits) - 1 : UINT64_MAX;
+}
+
+static int entry_compare(gconstpointer a, gconstpointer b)
+{
+    const Entry *ea = a, *eb = b;
+
+    return ea->range.lob < eb->range.lob ? -1 : ea->range.lob > eb->range.lob;
+}
+
+static int piece_compare_by_node(gconstpointer a, gconstpointer b)
+{
+    const MemMapPiece *pa = a, *pb = b;
+
+    if (pa->node != pb->node) {
+        return pa->node < pb->node ? -1 : 1;
+    }
+    return pa->range.lob < pb->range.lob ? -1 : pa->range.lob > pb->range.lob;
+}
+
+static int piece_compare(gconstpointer a, gconstpointer b)
+{
+    const MemMapPiece *pa = a, *pb = b;
+
+    return pa->range.lob < pb->range.lob ? -1 : pa->range.lob > pb->range.lob;
+}
+
+static int range_compare_lob(gconstpointer a, gconstpointer b)
+{
+    const Range *ra = a, *rb = b;
+
+    return ra->lob < rb->lob ? -1 : ra->lob > rb->lob;
+}
+
+/* Check one entry on its own; fill @out on success. */
+static bool check_entry(int index, const MemMapRange *e,
+                        const MemMapConstraints *c, Entry *out,
+                        Error **errp)
+{
+    g_autofree char *desc = memmap_range_describe(index, e);
+    uint64_t limit = phys_last(c);
+    size_t i;
+
+    if (!e->size) {
+        error_setg(errp, "%s: size must not be zero", desc);
+        return false;
+    }
+    if (range_init(&out->range, e->base, e->size)) {
+        error_setg(errp, "%s: the range extends past the end of the 64-bit "
+                   "address space", desc);
+        return false;
+    }
+    if (!QEMU_IS_ALIGNED(e->base, c->align) ||
+        !QEMU_IS_ALIGNED(e->size, c->align)) {
+        g_autofree char *align = size_to_str(c->align);
+
+        error_setg(errp, "%s: base and size must be multiples of %s "
+                   "(0x%" PRIx64 ")", desc, align, c->align);
+        return false;
+    }
+    if (out->range.upb > limit) {
+        error_setg(errp, "%s: the range ends at 0x%" PRIx64 ", beyond the "
+                   "%u-bit guest physical address space (last address "
+                   "0x%" PRIx64 ")", desc, out->range.upb, c->phys_bits,
+                   limit);
+        return false;
+    }
+    if (e->type == MEM_MAP_TYPE_HOLE) {
+        if (e->has_node) {
+            error_setg(errp, "%s: node applies to ram entries only", desc);
+            return false;
+        }
+    } else {
+        for (i = 0; i < c->nb_fixed; i++) {
+            const MemMapFixedRegion *f = &c->fixed[i];
+
+            if (range_overlaps_range(&out->range, &f->range)) {
+                error_setg(errp, "%s: guest RAM overlaps the machine's %s "
+                           "region at 0x%" PRIx64 "-0x%" PRIx64, desc,
+                           f->name, f->range.lob, f->range.upb);
+                return false;
+            }
+        }
+        if (e->has_node && e->node >= c->nb_nodes) {
+            if (!c->nb_nodes) {
+                error_setg(errp, "%s: node is given, but no NUMA nodes are "
+                           "configured (-numa node)", desc);
+            } else {
+                error_setg(errp, "%s: NUMA node %" PRIu32 " does not exist; "
+                           "nodes are 0 to %u", desc, e->node,
+                           c->nb_nodes - 1);
+            }
+            return false;
+        }
+        if (!e->has_node && c->nb_nodes > 1) {
+            error_setg(errp, "%s: %u NUMA nodes are configured, so every "
+                       "ram entry needs a node", desc, c->nb_nodes);
+            return false;
+        }
+    }
+    out->index = index;
+    out->e = e;
+    return true;
+}
+
+static void add_piece(MemMapLayout *l, uint64_t base, uint64_t size,
+                      uint64_t offset, int node)
+{
+    MemMapPiece p = { .offset = offset, .node = node };
+
+    range_init_nofail(&p.range, base, size);
+    g_array_append_val(l->ram, p);
+}
+
+/* Explicit ram entries: exact placement, offsets by (node, address). */
+static bool place_explicit(MemMapLayout *l, GArray *entries,
+                           const MemMapConstraints *c, Error **errp)
+{
+    g_autofree uint64_t *node_sum = g_new0(uint64_t, c->nb_nodes + 1);
+    uint64_t total = 0, offset = 0;
+    unsigned i;
+
+    for (i = 0; i < entries->len; i++) {
+        Entry *en = &g_array_index(entries, Entry, i);
+        int node = en->e->has_node ? en->e->node : (c->nb_nodes ? 0 : -1);
+
+        if (en->e->type != MEM_MAP_TYPE_RAM) {
+            continue;
+        }
+        /* entries are disjoint, so the sum cannot wrap */
+        total += en->e->size;
+        node_sum[node < 0 ? 0 : node] += en->e->size;
+        add_piece(l, en->e->base, en->e->size, 0, node);
+    }
+    if (total != c->ram_size) {
+        g_autofree char *got = size_to_str(total);
+        g_autofree char *want = size_to_str(c->ram_size);
+
+        error_setg(errp, "memmap ram entries add up to %s (0x%" PRIx64
+                   "), but the machine has %s (0x%" PRIx64 ") of RAM (-m); "
+                   "they must be equal", got, total, want, c->ram_size);
+        return false;
+    }
+    for (i = 0; i < c->nb_nodes; i++) {
+        if (node_sum[i] != c->node_mem[i]) {
+            error_setg(errp, "memmap ram entries of NUMA node %u add up to "
+                       "0x%" PRIx64 ", but the node has 0x%" PRIx64
+                       " of RAM (-numa node); they must be equal",
+                       i, node_sum[i], c->node_mem[i]);
+            return false;
+        }
+    }
+
+    /* A node's RAM is contiguous in the machine's RAM region. */
+    g_array_sort(l->ram, piece_compare_by_node);
+    for (i = 0; i < l->ram->len; i++) {
+        MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
+
+        p->offset = offset;
+        offset += range_size(&p->range);
+    }
+    g_array_sort(l->ram, piece_compare);
+    return true;
+}
+
+/*
+ * No ram entries: RAM flows upward from the default base around the
+ * holes and the machine's fixed regions, split at NUMA node boundaries.
+ */
+static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
+                       Error **errp)
+{
+    g_autoptr(GArray) obstacles = g_array_copy(l->holes);
+    uint64_t limit = phys_last(c);
+    uint64_t cursor = c->default_base, offset = 0, node_end = c->ram_size;
+    unsigned i = 0, node = 0;
+    bool wrapped = false;
+
+    for (size_t f = 0; f < c->nb_fixed; f++) {
+        g_array_append_val(obstacles, c->fixed[f].range);
+    }
+    g_array_sort(obstacles, range_compare_lob);
+    if (c->nb_nodes) {
+        node_end = c->node_mem[0];
+    }
+
+    while (offset < c->ram_size) {
+        uint64_t last = limit, take;
+        bool blocked = wrapped || cursor > limit;
+
+        /* skip the obstacles below the cursor, jump over those at it */
+        while (!blocked && i < obstacles->len) {
+            const Range *o = &g_array_index(obstacles, Range, i);
+
+            if (o->upb < cursor) {
+                i++;
+            } else if (o->lob <= cursor) {
+                blocked = o->upb >= limit;
+                cursor = o->upb + 1;
+                i++;
+            } else {
+                last = MIN(limit, o->lob - 1);
+                break;
+            }
+        }
+        if (blocked) {
+            g_autofree char *sz = size_to_str(c->ram_size);
+
+            error_setg(errp, "memmap: %s of RAM placed upward from 0x%"
+                       PRIx64 " around the holes does not fit in the "
+                       "%u-bit guest physical address space", sz,
+                       c->default_base, c->phys_bits ? c->phys_bits : 64);
+            return false;
+        }
+        while (c->nb_nodes && offset == node_end && node + 1 < c->nb_nodes) {
+            node_end += c->node_mem[++node];
+        }
+        take = MIN(c->ram_size - offset - 1, last - cursor) + 1;
+        take = MIN(take, node_end - offset);
+        add_piece(l, cursor, take, offset, c->nb_nodes ? node : -1);
+        offset += take;
+        cursor += take;
+        wrapped = !cursor;
+    }
+    return true;
+}
+
+MemMapLayout *memmap_layout_new(const MemMapRangeList *entries,
+                                const MemMapConstraints *c, Error **errp)
+{
+    g_autoptr(MemMapLayout) l = g_new0(MemMapLayout, 1);
+    g_autoptr(GArray) items = g_array_new(false, false, sizeof(Entry));
+    const MemMapRangeList *it;
+    const Entry *highest = NULL;
+    bool explicit = false;
+    int index = 0;
+    unsigned i;
+
+    l->ram = g_array_new(false, false, sizeof(MemMapPiece));
+    l->holes = g_array_new(false, false, sizeof(Range));
+
+    for (it = entries; it; it = it->next, index++) {
+        Entry en;
+
+        if (index == MEMMAP_MAX_ENTRIES) {
+            error_setg(errp, "memmap has more than %d entries, the most a "
+                       "machine supports", MEMMAP_MAX_ENTRIES);
+            return NULL;
+        }
+        if (!check_entry(index, it->value, c, &en, errp)) {
+            return NULL;
+        }
+        explicit |= it->value->type == MEM_MAP_TYPE_RAM;
+        g_array_append_val(items, en);
+    }
+
+    g_array_sort(items, entry_compare);
+    for (i = 0; i < items->len; i++) {
+        const Entry *en = &g_array_index(items, Entry, i);
+
+        if (highest && range_overlaps_range(&highest->range, &en->range)) {
+            g_autofree char *a = memmap_range_describe(highest->index,
+                                                       highest->e);
+            g_autofree char *b = memmap_range_describe(en->index, en->e);
+
+            error_setg(errp, "%s overlaps %s; entries must not overlap",
+                       a, b);
+            return NULL;
+        }
+        if (!highest || en->range.upb > highest->range.upb) {
+            highest = en;
+        }
+        if (en->e->type == MEM_MAP_TYPE_HOLE) {
+            g_array_append_val(l->holes, en->range);
+        }
+    }
+
+    if (explicit ? !place_explicit(l, items, c, errp)
+                 : !place_flow(l, c, errp)) {
+        return NULL;
+    }
+
+    if (l->ram->len) {
+        const MemMapPiece *low = &g_array_index(l->ram, MemMapPiece, 0);
+
+        if (range_size(&low->range) < c->min_boot_size) {
+            g_autofree char *have = size_to_str(range_size(&low->range));
+            g_autofree char *need = size_to_str(c->min_boot_size);
+
+            error_setg(errp, "memmap: the lowest RAM piece, 0x%" PRIx64
+                       "-0x%" PRIx64 ", is %s; it must be at least %s to "
+                       "hold the kernel, initrd and device tree",
+                       low->range.lob, low->range.upb, have, need);
+            return NULL;
+        }
+        l->last = g_array_index(l->ram, MemMapPiece, l->ram->len - 1)
+                  .range.upb;
+    }
+    if (highest && highest->range.upb > l->last) {
+        l->last = highest->range.upb;
+    }
+    return g_steal_pointer(&l);
+}
+
+void memmap_layout_free(MemMapLayout *layout)
+{
+    if (layout) {
+        g_array_unref(layout->ram);
+        g_array_unref(layout->holes);
+        g_free(layout);
+    }
+}
+
+GList *memmap_layout_ram_ranges(const MemMapLayout *layout)
+{
+    GList *list = NULL;
+
+    for (unsigned i = 0; i < layout->ram->len; i++) {
+        list = range_list_insert(list, g_memdup2(
+            &g_array_index(layout->ram, MemMapPiece, i).range, sizeof(Range)));
+    }
+    return list;
+}

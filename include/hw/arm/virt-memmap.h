@@ -1,0 +1,55 @@
+/*
+ * arm virt machine: user-supplied guest memory map
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_ARM_VIRT_MEMMAP_H
+#define HW_ARM_VIRT_MEMMAP_H
+
+#include "hw/arm/virt.h"
+#include "hw/firmware/smbios.h"
+
+/*
+ * Smallest lowest RAM piece when a kernel is loaded directly: it holds
+ * the kernel, the initrd and the device tree.
+ */
+#define VIRT_MEMMAP_MIN_BOOT_SIZE (64 * MiB)
+
+/**
+ * virt_memmap_plan: validate the memmap and lay out guest RAM
+ * @vms: the machine, with its fixed regions in @vms->memmap
+ * @pa_bits: width of the guest physical address space
+ *
+ * Exits with status 1 and a message naming the bad entry when the map
+ * is refused.
+ *
+ * Returns: the first address above all guest RAM and holes, where the
+ * floating regions (device memory, high GIC, ECAM, PCIe MMIO) begin.
+ */
+hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits);
+
+/* Record the machine's device regions for query-memmap. */
+void virt_memmap_record_devices(VirtMachineState *vms);
+
+/* Map guest RAM into @sysmem: one alias per RAM piece. */
+void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem);
+
+/* Point the boot loader at the lowest RAM piece. */
+void virt_memmap_set_boot_info(VirtMachineState *vms);
+
+/**
+ * virt_memmap_smbios_areas: physical memory areas for SMBIOS
+ * @vms: the machine
+ * @count: set to the number of areas
+ *
+ * Returns: a newly allocated array of the address-contiguous runs of
+ * guest RAM.
+ */
+struct smbios_phys_mem_area *virt_memmap_smbios_areas(VirtMachineState *vms,
+                                                      unsigned *count);
+
+/* Append the SRAT memory affinity structures of guest RAM. */
+void virt_memmap_build_srat(VirtMachineState *vms, GArray *table_data);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * User-supplied guest memory map (-machine memmap=...)
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_CORE_MEMMAP_H
+#define HW_CORE_MEMMAP_H
+
+#include "qapi/qapi-types-memmap.h"
+#include "qemu/range.h"
+
+/* Smallest alignment of memmap entries: the largest guest page size. */
+#define MEMMAP_MIN_ALIGN (64 * KiB)
+
+/* Most entries a memmap may have. */
+#define MEMMAP_MAX_ENTRIES 32
+
+/**
+ * MemMapFixedRegion: a device region of the machine at a fixed address
+ * @name: name shown in error messages and by query-memmap
+ * @range: addresses covered by the region
+ */
+typedef struct MemMapFixedRegion {
+    const char *name;
+    Range range;
+} MemMapFixedRegion;
+
+/**
+ * MemMapConstraints: what a machine allows in a memmap
+ * @ram_size: total guest RAM (-m), which the RAM pieces add up to
+ * @default_base: where guest RAM starts when no ram entry is given
+ * @align: alignment of every entry's base and size, at least
+ *     %MEMMAP_MIN_ALIGN
+ * @phys_bits: width of the guest physical address space; 0 for no limit
+ * @min_boot_size: smallest size of the lowest RAM piece; 0 for any
+ * @fixed: device regions that guest RAM must not overlap
+ * @nb_fixed: number of elements of @fixed
+ * @nb_nodes: number of NUMA nodes; 0 without NUMA
+ * @node_mem: RAM of each NUMA node, @nb_nodes elements
+ */
+typedef struct MemMapConstraints {
+    uint64_t ram_size;
+    uint64_t default_base;
+    uint64_t align;
+    unsigned phys_bits;
+    uint64_t min_boot_size;
+    const MemMapFixedRegion *fixed;
+    size_t nb_fixed;
+    unsigned nb_nodes;
+    const uint64_t *node_mem;
+} MemMapConstraints;
+
+/**
+ * MemMapPiece: one contiguous piece of guest RAM
+ * @range: guest physical addresses of the piece
+ * @offset: offset of the piece in the machine's RAM region
+ * @node: NUMA node of the piece, -1 without NUMA
+ */
+typedef struct MemMapPiece {
+    Range range;
+    uint64_t offset;
+    int node;
+} MemMapPiece;
+
+/**
+ * MemMapLayout: the effective guest memory map
+ * @ram: #MemMapPiece elements in address order
+ * @holes: #Range elements in address order
+ * @last: last address of the highest RAM piece or hole
+ */
+typedef struct MemMapLayout {
+    GArray *ram;
+    GArray *holes;
+    uint64_t last;
+} MemMapLayout;
+
+/**
+ * memmap_layout_new: validate a memmap and lay out guest RAM
+ * @entries: the user's entries, in any order; NULL for none
+ * @c: the machine's constraints
+ * @errp: pointer to a NULL-initialized error object
+ *
+ * Without ram entries, @c->ram_size bytes of RAM flow upward from
+ * @c->default_base around every hole and fixed region.  With ram
+ * entries, RAM is placed exactly there.  With NUMA, RAM is assigned to
+ * nodes in the order of @c->node_mem, and pieces are split at node
+ * boundaries.
+ *
+ * Returns: the layout, or NULL with @errp set naming the entry and the
+ * rule it breaks.
+ */
+MemMapLayout *memmap_layout_new(const MemMapRangeList *entries,
+                                const MemMapConstraints *c, Error **errp);
+
+void memmap_layout_free(MemMapLayout *layout);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemMapLayout, memmap_layout_free)
+
+/**
+ * memmap_layout_ram_ranges: the guest RAM of @layout as a range list
+ *
+ * Returns: a GList of newly allocated #Range, sorted and with adjacent
+ * pieces merged, as built by range_list_insert().
+ */
+GList *memmap_layout_ram_ranges(const MemMapLayout *layout);
+
+/**
+ * memmap_range_describe: describe an entry for messages
+ * @index: position of the entry in the memmap property
+ * @e: the entry
+ *
+ * Returns: e.g. "memmap.1 (type=hole, base=0xfee00000, size=0x100000)".
+ */
+char *memmap_range_describe(int index, const MemMapRange *e);
+
+/* Machine integration, see hw/core/machine-memmap.c */
+typedef struct MachineState MachineState;
+typedef struct MachineMemMap MachineMemMap;
+
+void machine_memmap_class_init(ObjectClass *oc);
+bool machine_memmap_is_set(MachineState *ms);
+const MemMapLayout *machine_memmap_apply(MachineState *ms,
+                                         const MemMapConstraints *c,
+                                         Error **errp);
+const MemMapLayout *machine_memmap_layout(MachineState *ms);
+void machine_memmap_add_device(MachineState *ms, const char *name,
+                               uint64_t base, uint64_t size);
+void machine_memmap_free(MachineState *ms);
+
+#endif
