@@ -17,26 +17,25 @@ obj=$build/obj
 
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-base=$(cat "$build/qemu/.memmap-base")
-if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-base" 2>/dev/null)" != "$base" ]; then
+config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
+ --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
+ --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
+stamp="$(cat "$build/qemu/.memmap-base") $config_args"
+if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$obj"
     mkdir -p "$obj"
-    (cd "$obj" && "$build/qemu/configure" \
-        --python=/usr/bin/python3 \
-        --target-list=aarch64-softmmu \
-        --enable-fdt=system \
-        --disable-docs \
-        --disable-download \
-        --disable-install-blobs \
-        --enable-tools) > "$build/configure.log" 2>&1 || {
+    # shellcheck disable=SC2086 # word splitting of config_args is wanted
+    (cd "$obj" && "$build/qemu/configure" $config_args) \
+        > "$build/configure.log" 2>&1 || {
         tail -n 40 "$build/configure.log" >&2
         echo "build.sh: configure failed, see $build/configure.log" >&2
         exit 1
     }
-    echo "$base" > "$obj/.memmap-base"
+    echo "$stamp" > "$obj/.memmap-config"
 fi
 
-targets="qemu-system-aarch64"
+targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap tests/qtest/memmap-test
+    tests/qtest/qom-test tests/qtest/test-hmp"
 for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done

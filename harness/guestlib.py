@@ -3,13 +3,17 @@
 parse the memory layout it reports on the serial console."""
 
 import re
+import shlex
+import signal
 import subprocess
 
 BEGIN = "=== MEMMAP-GUEST-BEGIN ==="
 END = "=== MEMMAP-GUEST-END ==="
 # Everything but the machine type and memory layout, which the caller
-# passes in extra_args (e.g. "-M virt,memmap... -m 1G").
-MACHINE_ARGS = ("-cpu", "max", "-accel", "tcg", "-nographic", "-no-reboot")
+# passes in extra_args (e.g. "-M virt,memmap... -m 1G").  No NIC: the
+# guest needs none and the default one needs efi-virtio.rom.
+MACHINE_ARGS = ("-cpu", "max", "-accel", "tcg", "-nographic", "-no-reboot",
+                "-nic", "none")
 APPEND = "console=ttyAMA0 panic=-1"
 
 IOMEM_RE = re.compile(r"([0-9a-f]+)-([0-9a-f]+) : System RAM$")
@@ -33,15 +37,22 @@ def boot(qemu, kernel, initrd, extra_args, timeout=120,
     except subprocess.TimeoutExpired as e:
         raise GuestError(_failure(f"timed out after {timeout} s", cmd,
                                   e.output)) from None
+    except OSError as e:
+        raise GuestError(f"cannot run {qemu}: {e}") from None
     if proc.returncode != 0:
-        raise GuestError(_failure(f"QEMU exited with status "
-                                  f"{proc.returncode}", cmd, proc.stdout))
+        rc = proc.returncode
+        status = (f"QEMU killed by {signal.Signals(-rc).name}" if rc < 0
+                  else f"QEMU exited with status {rc}")
+        raise GuestError(_failure(status, cmd, proc.stdout))
     lines = [l.strip() for l in
              proc.stdout.decode(errors="replace").splitlines()]
-    if BEGIN not in lines or END not in lines[lines.index(BEGIN):]:
+    try:
+        begin = lines.index(BEGIN)
+        end = lines.index(END, begin)
+    except ValueError:
         raise GuestError(_failure("guest report markers missing", cmd,
-                                  proc.stdout))
-    return parse(lines[lines.index(BEGIN) + 1:lines.index(END)])
+                                  proc.stdout)) from None
+    return parse(lines[begin + 1:end])
 
 
 def parse(lines):
@@ -81,5 +92,6 @@ def merge(ranges):
 
 def _failure(reason, cmd, output):
     tail = (output or b"").decode(errors="replace").splitlines()[-40:]
-    return "\n".join([f"{reason}: {' '.join(cmd)}",
-                      "last 40 lines of console output:", *tail])
+    return "\n".join([f"{reason}: {shlex.join(cmd)}",
+                      "console output (last 40 lines):",
+                      *(tail or ["(none)"])])

@@ -41,7 +41,7 @@ apt-get install -y -q --no-install-recommends \
     ninja-build flex bison ccache cpio xz-utils zstd file \
     python3 python3-venv python3-setuptools \
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev \
-    device-tree-compiler busybox-static
+    device-tree-compiler busybox-static ipxe-qemu
 apt-get install -y -q --no-install-recommends -t bookworm-backports \
     meson qemu-system-x86
 

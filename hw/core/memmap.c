@@ -11,6 +11,10 @@
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "qapi/error.h"
+#include "qapi/qapi-visit-memmap.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qemu/keyval.h"
+#include "qobject/qdict.h"
 #include "hw/core/memmap.h"
 
 typedef struct Entry {
@@ -79,11 +83,12 @@ static bool check_entry(int index, const MemMapRange *e,
         error_setg(errp, "%s: size must not be zero", desc);
         return false;
     }
-    if (range_init(&out->range, e->base, e->size)) {
+    if (e->size - 1 > UINT64_MAX - e->base) {
         error_setg(errp, "%s: the range extends past the end of the 64-bit "
                    "address space", desc);
         return false;
     }
+    range_init_nofail(&out->range, e->base, e->size);
     if (!QEMU_IS_ALIGNED(e->base, c->align) ||
         !QEMU_IS_ALIGNED(e->size, c->align)) {
         g_autofree char *align = size_to_str(c->align);
@@ -210,8 +215,15 @@ static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
     unsigned i = 0, node = 0;
     bool wrapped = false;
 
+    /* keep the pieces aligned around fixed regions of any alignment */
     for (size_t f = 0; f < c->nb_fixed; f++) {
-        g_array_append_val(obstacles, c->fixed[f].range);
+        Range r = c->fixed[f].range;
+
+        r.lob = QEMU_ALIGN_DOWN(r.lob, c->align);
+        if (r.upb < UINT64_MAX - c->align) {
+            r.upb = ROUND_UP(r.upb + 1, c->align) - 1;
+        }
+        g_array_append_val(obstacles, r);
     }
     g_array_sort(obstacles, range_compare_lob);
     if (c->nb_nodes) {
@@ -354,4 +366,31 @@ GList *memmap_layout_ram_ranges(const MemMapLayout *layout)
             &g_array_index(layout->ram, MemMapPiece, i).range, sizeof(Range)));
     }
     return list;
+}
+
+bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
+                         Error **errp)
+{
+    g_autoptr(QDict) args = keyval_parse(str, NULL, NULL, errp);
+    QObject *list;
+    Visitor *v;
+    bool ok;
+
+    *entries = NULL;
+    if (!args) {
+        return false;
+    }
+    list = qdict_get(args, "memmap");
+    if (qdict_size(args) != !!list) {
+        error_setg(errp, "'%s' has keys other than memmap.N.type, "
+                   "memmap.N.base, memmap.N.size and memmap.N.node", str);
+        return false;
+    }
+    if (!list) {
+        return true;
+    }
+    v = qobject_input_visitor_new_keyval(list);
+    ok = visit_type_MemMapRangeList(v, "memmap", entries, errp);
+    visit_free(v);
+    return ok;
 }

@@ -9,6 +9,7 @@
 
 #include "qapi/qapi-types-memmap.h"
 #include "qemu/range.h"
+#include "qemu/units.h"
 
 /* Smallest alignment of memmap entries: the largest guest page size. */
 #define MEMMAP_MIN_ALIGN (64 * KiB)
@@ -112,6 +113,17 @@ GList *memmap_layout_ram_ranges(const MemMapLayout *layout);
  * Returns: e.g. "memmap.1 (type=hole, base=0xfee00000, size=0x100000)".
  */
 char *memmap_range_describe(int index, const MemMapRange *e);
+
+/**
+ * memmap_parse_keyval: parse a memmap written as -machine options
+ * @str: e.g. "memmap.0.type=hole,memmap.0.base=0xfee00000,memmap.0.size=1M"
+ * @entries: set to the entries; NULL for an empty string
+ * @errp: pointer to a NULL-initialized error object
+ *
+ * Returns: true on success.
+ */
+bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
+                         Error **errp);
 
 /* Machine integration, see hw/core/machine-memmap.c */
 typedef struct MachineState MachineState;

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# memmap: a user-supplied guest memory map for QEMU's arm virt machine.
+# See README.md.  Every target does its own set-up (as root on Debian 12).
+
+BUILD ?= build
+export BUILD
+
+.PHONY: all build run check series bench clean distclean
+
+all: build
+
+build:
+	harness/build.sh . $(BUILD)
+
+run: build
+	harness/run-example.sh . $(BUILD)
+
+check: build
+	harness/check.sh . $(BUILD)
+
+series: build
+	harness/export-series.sh . $(BUILD)
+
+bench: build
+	harness/bench.sh . $(BUILD)
+
+# Keeps the fetched base and ccache; removes build output.
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/series $(BUILD)/guest/run
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The whole test suite: every layer runs and reports TAP; the counts are
+# summed into the closing line "N passed, N failed, N skipped".  A layer
+# that cannot run, or a test program that dies before finishing its plan,
+# counts as failed: nothing is silently skipped.
+# Usage: check.sh REPO_DIR BUILD_DIR
+set -uo pipefail
+
+repo=$(realpath "$1")
+build=$(realpath "$2")
+obj=$build/obj
+logs=$build/logs
+rm -rf "$logs"
+mkdir -p "$logs"
+
+passed=0
+failed=0
+skipped=0
+
+# run_tap NAME COMMAND...: run one TAP producer and add up its results
+run_tap() {
+    local name=$1 log=$logs/$1.tap counts p f s
+    shift
+    echo "== $name"
+    "$@" > "$log" 2>&1
+    local status=$?
+    counts=$(awk '
+        /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0 }
+        /^ok / { if ($0 ~ /# [Ss][Kk][Ii][Pp]/) s++; else p++ }
+        /^not ok / { f++ }
+        END { printf "%d %d %d %d\n", p, f, s, plan }' "$log")
+    read -r p f s plan <<< "$counts"
+    if [ $((p + f + s)) -lt "$plan" ]; then
+        echo "   $name: only $((p + f + s)) of $plan tests reported"
+        f=$((f + plan - p - f - s))
+    fi
+    if [ "$status" != 0 ] && [ "$f" = 0 ]; then
+        echo "   $name: exited with status $status"
+        f=1
+    fi
+    grep -E '^not ok|^Bail out' "$log" | sed 's/^/   /'
+    if [ "$f" != 0 ]; then
+        tail -n 30 "$log" | sed 's/^/   | /'
+    fi
+    echo "   $p passed, $f failed, $s skipped (log: ${log#"$repo"/})"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + s))
+}
+
+export QTEST_QEMU_BINARY=$obj/qemu-system-aarch64
+export QTEST_QEMU_IMG=$obj/qemu-img
+
+# unit layer
+run_tap unit-memmap "$obj/tests/unit/test-memmap" --tap
+
+# qtest layer: ours, and the generic ones that read every property and
+# run every info command
+run_tap qtest-memmap "$obj/tests/qtest/memmap-test" --tap
+run_tap qtest-qom "$obj/tests/qtest/qom-test" --tap
+run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap
+
+# guest layer: Debian's arm64 kernel booted under TCG
+if "$repo/harness/guest-assets.sh" "$build" > "$logs/guest-assets.log" 2>&1
+then
+    run_tap guest-memmap /usr/bin/python3 \
+        "$repo/tests/guest/test-guest-memmap.py" \
+        --qemu "$obj/qemu-system-aarch64" \
+        --kernel "$build/guest/vmlinuz-arm64" \
+        --initrd "$build/guest/initramfs-arm64.cpio.gz"
+else
+    echo "== guest-memmap: guest assets could not be prepared"
+    tail -n 20 "$logs/guest-assets.log" | sed 's/^/   | /'
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

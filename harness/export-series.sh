@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Export our change as a git format-patch series against the pristine
+# base into BUILD_DIR/series, one commit per block of patches/export.txt,
+# and run the base's scripts/checkpatch.pl on it.  Errors fail.
+# Usage: export-series.sh REPO_DIR BUILD_DIR
+set -euo pipefail
+
+repo=$(realpath "$1")
+build=$(realpath "$2")
+src=$build/qemu
+tree=$build/series-tree
+out=$build/series
+. "$repo/harness/overlay-paths.sh"
+
+git -C "$src" worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+git -C "$src" worktree prune
+git -C "$src" worktree add -q --detach "$tree" base
+rm -rf "$out"
+mkdir -p "$out"
+
+cd "$repo"
+all=$(for d in $OVERLAY_PATHS; do
+          if [ -e "$d" ]; then find "$d" -type f ! -name '*~' ! -name '.*'; fi
+      done
+      grep -v -e '^#' -e '^$' patches/series | sed 's|^|patches/|')
+listed=$(sed -n 's/^files: //p' patches/export.txt | tr ' ' '\n' | sed '/^$/d')
+missing=$(comm -23 <(echo "$all" | sort) <(echo "$listed" | sort))
+if [ -n "$missing" ]; then
+    echo "export-series.sh: not in any commit of patches/export.txt:" >&2
+    echo "$missing" >&2
+    exit 1
+fi
+
+commit() {
+    local subject=$1 files=$2 body=$3 f
+    for f in $files; do
+        case "$f" in
+        patches/*) git -C "$tree" apply "$repo/$f" ;;
+        *) install -D -m 644 "$repo/$f" "$tree/$f" ;;
+        esac
+    done
+    git -C "$tree" add -A
+    printf '%s\n\n%s\n\nSigned-off-by: %s\n' "$subject" "$body" \
+        "memmap developers <memmap@localhost>" |
+        git -C "$tree" -c user.name="memmap developers" \
+            -c user.email=memmap@localhost commit -q -F -
+}
+
+subject= files= body=
+while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+    '=== '*)
+        [ -z "$subject" ] || commit "$subject" "$files" "$body"
+        subject=${line#=== } files= body= ;;
+    'files: '*) files=${line#files: } ;;
+    '#'*) ;;
+    *) body=${body:+$body$'\n'}$line ;;
+    esac
+done < patches/export.txt
+commit "$subject" "$files" "$body"
+
+git -C "$tree" format-patch -q --cover-letter -o "$out" base
+echo "exported $(ls "$out" | grep -vc cover-letter) patches to $out"
+cd "$tree"
+status=0
+for p in "$out"/0*.patch; do
+    case "$p" in *cover-letter*) continue ;; esac
+    if ! ./scripts/checkpatch.pl -q "$p"; then
+        status=1
+    fi
+done
+[ "$status" = 0 ] && echo "checkpatch: clean"
+exit "$status"

@@ -1,0 +1,428 @@
+/*
+ * QTest of the arm virt machine's memmap property: the effective map
+ * as seen through query-memmap, info mtree and the device tree, and bad
+ * maps refused at start-up.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include <libfdt.h>
+#include "libqtest.h"
+#include "qapi/error.h"
+#include "qapi/qapi-visit-memmap.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+
+/* One expected RAM piece: base, size and NUMA node (-1: none) */
+typedef struct Piece {
+    uint64_t base;
+    uint64_t size;
+    int node;
+} Piece;
+
+static MemMapRegionList *query_memmap(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{ 'execute': 'query-memmap' }");
+    MemMapRegionList *list = NULL;
+    Visitor *v;
+
+    g_assert(qdict_haskey(resp, "return"));
+    v = qobject_input_visitor_new(qdict_get(resp, "return"));
+    visit_type_MemMapRegionList(v, NULL, &list, &error_abort);
+    visit_free(v);
+    qobject_unref(resp);
+    return list;
+}
+
+/* query-memmap lists exactly @ram as its RAM regions, and no overlaps */
+static void check_query(QTestState *qts, const Piece *ram, int n)
+{
+    g_autoptr(MemMapRegionList) list = query_memmap(qts);
+    uint64_t next = 0;
+    int i = 0;
+
+    for (MemMapRegionList *it = list; it; it = it->next) {
+        MemMapRegion *r = it->value;
+
+        g_assert_cmphex(r->base, >=, next);
+        next = r->base + r->size;
+        if (r->type != MEM_MAP_REGION_TYPE_RAM) {
+            continue;
+        }
+        g_assert_cmpint(i, <, n);
+        g_assert_cmphex(r->base, ==, ram[i].base);
+        g_assert_cmphex(r->size, ==, ram[i].size);
+        g_assert_cmpint(r->has_node, ==, ram[i].node >= 0);
+        if (r->has_node) {
+            g_assert_cmpint(r->node, ==, ram[i].node);
+        }
+        i++;
+    }
+    g_assert_cmpint(i, ==, n);
+}
+
+/* The flat view of system memory maps the RAM pieces, no other RAM */
+static void check_mtree(QTestState *qts, const Piece *ram, int n)
+{
+    g_autofree char *mtree = qtest_hmp(qts, "info mtree -f");
+    g_auto(GStrv) views = g_strsplit(mtree, "FlatView #", -1);
+    const char *sysmem = NULL;
+    int found = 0;
+
+    /* the order of the views changes between runs: find system memory */
+    for (int v = 0; views[v]; v++) {
+        if (strstr(views[v], " AS \"memory\"")) {
+            sysmem = views[v];
+            break;
+        }
+    }
+    g_assert_nonnull(sysmem);
+    for (int i = 0; i < n; i++) {
+        g_autofree char *line = g_strdup_printf(
+            "%016" PRIx64 "-%016" PRIx64 " (prio 0, ram): ",
+            ram[i].base, ram[i].base + ram[i].size - 1);
+
+        if (!strstr(sysmem, line)) {
+            g_printerr("no '%s' in:\n%s\n", line, sysmem);
+            g_assert_not_reached();
+        }
+    }
+    for (const char *p = sysmem; (p = strstr(p, " (prio 0, ram): ")); p++) {
+        found++;
+    }
+    g_assert_cmpint(found, ==, n);
+}
+
+/* The device tree has one /memory node per RAM piece */
+static void check_dtb(QTestState *qts, const Piece *ram, int n)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *blob = NULL;
+    int fd = g_file_open_tmp("memmap-test-XXXXXX.dtb", &path, NULL);
+    QDict *resp;
+    int off, i = 0;
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    resp = qtest_qmp(qts, "{ 'execute': 'dumpdtb',"
+                     " 'arguments': { 'filename': %s } }", path);
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    g_assert_true(g_file_get_contents(path, &blob, NULL, NULL));
+    unlink(path);
+    g_assert_cmpint(fdt_check_header(blob), ==, 0);
+
+    fdt_for_each_subnode(off, blob, 0) {
+        const char *name = fdt_get_name(blob, off, NULL);
+        const fdt64_t *reg;
+        const fdt32_t *node;
+        int len;
+
+        if (!g_str_has_prefix(name, "memory")) {
+            continue;
+        }
+        g_assert_cmpint(i, <, n);
+        g_assert_cmpstr(fdt_getprop(blob, off, "device_type", NULL), ==,
+                        "memory");
+        reg = fdt_getprop(blob, off, "reg", &len);
+        g_assert_cmpint(len, ==, 16);
+        /* nodes are emitted in address order */
+        g_assert_cmphex(fdt64_to_cpu(reg[0]), ==, ram[i].base);
+        g_assert_cmphex(fdt64_to_cpu(reg[1]), ==, ram[i].size);
+        node = fdt_getprop(blob, off, "numa-node-id", &len);
+        if (ram[i].node >= 0) {
+            g_assert_nonnull(node);
+            g_assert_cmpint(fdt32_to_cpu(*node), ==, ram[i].node);
+        } else {
+            g_assert_null(node);
+        }
+        i++;
+    }
+    g_assert_cmpint(i, ==, n);
+}
+
+#define NUMA_1G_1G "-object memory-backend-ram,id=m0,size=1G " \
+    "-object memory-backend-ram,id=m1,size=1G " \
+    "-numa node,nodeid=0,cpus=0,memdev=m0 " \
+    "-numa node,nodeid=1,cpus=1,memdev=m1"
+
+typedef struct GoodCase {
+    const char *name;
+    const char *args;
+    Piece ram[4];
+    int n;
+} GoodCase;
+
+static const GoodCase good[] = {
+    { "default", "-M virt -m 512M",
+      { { 0x40000000, 512 * MiB, -1 } }, 1 },
+    { "default-numa",
+      "-M virt -m 2G -smp 2 " NUMA_1G_1G,
+      { { 0x40000000, GiB, 0 }, { 0x80000000, GiB, 1 } }, 2 },
+    { "holes-only",
+      "-m 1G -M virt,memmap.0.type=hole,memmap.0.base=0x50000000,"
+      "memmap.0.size=256M",
+      { { 0x40000000, 256 * MiB, -1 }, { 0x60000000, 768 * MiB, -1 } }, 2 },
+    { "msi-window",
+      "-m 4G -M virt,memmap.0.type=hole,memmap.0.base=0xfee00000,"
+      "memmap.0.size=1M",
+      { { 0x40000000, 0xbee00000, -1 },
+        { 0xfef00000, 4 * GiB - 0xbee00000, -1 } }, 2 },
+    { "explicit",
+      "-m 2G -M virt,memmap.0.type=ram,memmap.0.base=0x180000000,"
+      "memmap.0.size=512M,memmap.1.type=ram,memmap.1.base=1G,"
+      "memmap.1.size=512M,memmap.2.type=ram,memmap.2.base=4G,"
+      "memmap.2.size=1G",
+      { { 0x40000000, 512 * MiB, -1 }, { 0x100000000, GiB, -1 },
+        { 0x180000000, 512 * MiB, -1 } }, 3 },
+    { "numa-hole",
+      "-m 2G -smp 2 " NUMA_1G_1G " -M virt,memmap.0.type=hole,"
+      "memmap.0.base=0x60000000,memmap.0.size=512M",
+      { { 0x40000000, 512 * MiB, 0 }, { 0x80000000, 512 * MiB, 0 },
+        { 0xa0000000, GiB, 1 } }, 3 },
+    { "numa-explicit",
+      "-m 2G -smp 2 " NUMA_1G_1G " -M virt,memmap.0.type=ram,"
+      "memmap.0.base=4G,memmap.0.size=1G,memmap.0.node=0,"
+      "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=1G,"
+      "memmap.1.node=1",
+      { { 0x40000000, GiB, 1 }, { 0x100000000, GiB, 0 } }, 2 },
+};
+
+static void test_good(const void *opaque)
+{
+    const GoodCase *c = opaque;
+    QTestState *qts = qtest_init(c->args);
+
+    check_query(qts, c->ram, c->n);
+    check_mtree(qts, c->ram, c->n);
+    check_dtb(qts, c->ram, c->n);
+    qtest_quit(qts);
+}
+
+/* Floating regions and device memory sit above the highest hole */
+static void test_floating_above_holes(void)
+{
+    QTestState *qts = qtest_init(
+        "-m 1G,slots=2,maxmem=3G -M virt,memmap.0.type=hole,"
+        "memmap.0.base=0x4000000000,memmap.0.size=1G");
+    g_autoptr(MemMapRegionList) list = query_memmap(qts);
+    bool seen_dev_mem = false;
+
+    for (MemMapRegionList *it = list; it; it = it->next) {
+        MemMapRegion *r = it->value;
+
+        if (!strcmp(r->name, "device-memory")) {
+            g_assert_cmphex(r->base, ==, 0x4040000000);
+            seen_dev_mem = true;
+        }
+        if (g_str_has_prefix(r->name, "high-")) {
+            g_assert_cmphex(r->base, >=, 0x4040000000);
+        }
+    }
+    g_assert_true(seen_dev_mem);
+    qtest_quit(qts);
+}
+
+static void test_property(void)
+{
+    QTestState *qts = qtest_init(
+        "-m 1G -M virt,memmap.0.type=hole,memmap.0.base=0x50000000,"
+        "memmap.0.size=256M");
+    QDict *resp;
+    QList *list;
+    QDict *e;
+    g_autofree char *hmp = NULL;
+
+    resp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                     " { 'path': '/machine', 'property': 'memmap' } }");
+    list = qdict_get_qlist(resp, "return");
+    g_assert_cmpint(qlist_size(list), ==, 1);
+    e = qobject_to(QDict, qlist_peek(list));
+    g_assert_cmpstr(qdict_get_str(e, "type"), ==, "hole");
+    g_assert_cmpint(qdict_get_int(e, "base"), ==, 0x50000000);
+    g_assert_cmpint(qdict_get_int(e, "size"), ==, 256 * MiB);
+    qobject_unref(resp);
+
+    resp = qtest_qmp(qts, "{ 'execute': 'qom-set', 'arguments':"
+                     " { 'path': '/machine', 'property': 'memmap',"
+                     "   'value': [] } }");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "error"), "desc"),
+                    ==, "memmap can only be set on the command line, "
+                    "before the machine is created");
+    qobject_unref(resp);
+
+    hmp = qtest_hmp(qts, "info memmap");
+    g_assert_nonnull(strstr(hmp, "0x0000000040000000 0x000000004fffffff "
+                            "ram"));
+    g_assert_nonnull(strstr(hmp, "0x0000000050000000 0x000000005fffffff "
+                            "hole"));
+    g_assert_nonnull(strstr(hmp, "0x0000000009000000 0x0000000009000fff "
+                            "device   -      uart0"));
+    qtest_quit(qts);
+}
+
+typedef struct BadCase {
+    const char *args;
+    const char *msg;
+} BadCase;
+
+#define M "-m 1G -M virt,"
+#define HOLE(i, b, s) "memmap." #i ".type=hole,memmap." #i ".base=" b \
+    ",memmap." #i ".size=" s
+#define RAM(i, b, s) "memmap." #i ".type=ram,memmap." #i ".base=" b \
+    ",memmap." #i ".size=" s
+#define NUMA2 " -smp 2 -object memory-backend-ram,id=m0,size=512M " \
+    "-object memory-backend-ram,id=m1,size=512M " \
+    "-numa node,nodeid=0,cpus=0,memdev=m0 " \
+    "-numa node,nodeid=1,cpus=1,memdev=m1"
+
+static const BadCase bad[] = {
+    { M HOLE(0, "2G", "0"),
+      "memmap.0 (type=hole, base=0x80000000, size=0x0): size must not be "
+      "zero" },
+    { M RAM(0, "1G", "0"),
+      "memmap.0 (type=ram, base=0x40000000, size=0x0): size must not be "
+      "zero" },
+    { M HOLE(0, "0xffffffffffff0000", "1M"),
+      "memmap.0 (type=hole, base=0xffffffffffff0000, size=0x100000): the "
+      "range extends past the end of the 64-bit address space" },
+    { M HOLE(0, "0x50001000", "64K"),
+      "memmap.0 (type=hole, base=0x50001000, size=0x10000): base and size "
+      "must be multiples of 64 KiB (0x10000)" },
+    { M HOLE(0, "0x50000000", "4K"),
+      "memmap.0 (type=hole, base=0x50000000, size=0x1000): base and size "
+      "must be multiples of 64 KiB" },
+    { M HOLE(0, "2G", "1G") "," HOLE(1, "0x90000000", "1M"),
+      "memmap.0 (type=hole, base=0x80000000, size=0x40000000) overlaps "
+      "memmap.1 (type=hole, base=0x90000000, size=0x100000); entries must "
+      "not overlap" },
+    { M RAM(0, "1G", "512M") "," RAM(1, "0x50000000", "512M"),
+      "memmap.0 (type=ram, base=0x40000000, size=0x20000000) overlaps "
+      "memmap.1 (type=ram, base=0x50000000, size=0x20000000)" },
+    { M RAM(0, "1G", "1G") "," HOLE(1, "0x7ff00000", "1M"),
+      "memmap.0 (type=ram, base=0x40000000, size=0x40000000) overlaps "
+      "memmap.1 (type=hole, base=0x7ff00000, size=0x100000)" },
+    { M RAM(0, "0", "1G"),
+      "memmap.0 (type=ram, base=0x0, size=0x40000000): guest RAM overlaps "
+      "the machine's flash region at 0x0-0x7ffffff" },
+    { M RAM(0, "0x9000000", "64K") "," RAM(1, "2G", "0x3fff0000"),
+      "memmap.0 (type=ram, base=0x9000000, size=0x10000): guest RAM "
+      "overlaps the machine's uart0 region at 0x9000000-0x9000fff" },
+    { M RAM(0, "0x10000000", "1G"),
+      "guest RAM overlaps the machine's pcie-mmio region at "
+      "0x10000000-0x3efeffff" },
+    { M RAM(0, "0x3f000000", "1G"),
+      "guest RAM overlaps the machine's pcie-ecam region at "
+      "0x3f000000-0x3fffffff" },
+    { M RAM(0, "0x8000000", "64K") "," RAM(1, "2G", "0x3fff0000"),
+      "guest RAM overlaps the machine's gic-dist region at "
+      "0x8000000-0x800ffff" },
+    { M RAM(0, "0xa000000", "64K") "," RAM(1, "2G", "0x3fff0000"),
+      "guest RAM overlaps the machine's virtio-mmio region at "
+      "0xa000000-0xa003fff" },
+    { M RAM(0, "1G", "512M"),
+      "memmap ram entries add up to 512 MiB (0x20000000), but the machine "
+      "has 1 GiB (0x40000000) of RAM (-m); they must be equal" },
+    { M RAM(0, "1G", "512M") "," RAM(1, "4G", "1G"),
+      "memmap ram entries add up to 1.5 GiB (0x60000000), but the machine "
+      "has 1 GiB (0x40000000) of RAM (-m)" },
+    { M HOLE(0, "2G", "1G") "," RAM(1, "1G", "1G") " -cpu cortex-a57 "
+      "-M virt," RAM(2, "0x10000000000", "0"),
+      "Parameters 'memmap.*' used inconsistently" },
+    { M RAM(0, "0xffe0000000", "1G") " -cpu cortex-a57",
+      "memmap.0 (type=ram, base=0xffe0000000, size=0x40000000): the range "
+      "ends at 0x1001fffffff, beyond the 40-bit guest physical address "
+      "space" },
+    { M HOLE(0, "0x10000000000", "1G") " -cpu cortex-a57",
+      "memmap.0 (type=hole, base=0x10000000000, size=0x40000000): the range "
+      "ends at 0x1003fffffff, beyond the 40-bit guest physical address "
+      "space (last address 0xffffffffff)" },
+    { "-m 3G -M virt,highmem=off," HOLE(0, "2G", "1G"),
+      "memmap: 3 GiB of RAM placed upward from 0x40000000 around the holes "
+      "does not fit in the 32-bit guest physical address space" },
+    { M HOLE(0, "0x40100000", "1G") " -kernel /dev/null",
+      "memmap: the lowest RAM piece, 0x40000000-0x400fffff, is 1 MiB; it "
+      "must be at least 64 MiB to hold the kernel, initrd and device tree" },
+    { M HOLE(0, "2G", "1M") ",memmap.0.node=0",
+      "memmap.0 (type=hole, base=0x80000000, size=0x100000, node=0): node "
+      "applies to ram entries only" },
+    { M RAM(0, "1G", "1G") ",memmap.0.node=0",
+      "memmap.0 (type=ram, base=0x40000000, size=0x40000000, node=0): node "
+      "is given, but no NUMA nodes are configured (-numa node)" },
+    { M RAM(0, "1G", "512M") ",memmap.0.node=0," RAM(1, "4G", "512M")
+      ",memmap.1.node=2" NUMA2,
+      "memmap.1 (type=ram, base=0x100000000, size=0x20000000, node=2): "
+      "NUMA node 2 does not exist; nodes are 0 to 1" },
+    { M RAM(0, "1G", "1G") NUMA2,
+      "memmap.0 (type=ram, base=0x40000000, size=0x40000000): 2 NUMA nodes "
+      "are configured, so every ram entry needs a node" },
+    { M RAM(0, "1G", "768M") ",memmap.0.node=0," RAM(1, "4G", "256M")
+      ",memmap.1.node=1" NUMA2,
+      "memmap ram entries of NUMA node 0 add up to 0x30000000, but the "
+      "node has 0x20000000 of RAM (-numa node); they must be equal" },
+    { M "mte=on," HOLE(0, "2G", "1M"),
+      "memmap cannot be combined with mte=on" },
+    { M "memmap.0.type=rom,memmap.0.base=2G,memmap.0.size=1M",
+      "Parameter 'memmap.0.type' does not accept value 'rom'" },
+    { M "memmap.0.type=hole,memmap.0.base=2G",
+      "Parameter 'memmap.0.size' is missing" },
+    { M HOLE(0, "2G", "1M") ",memmap.0.start=2G",
+      "Parameter 'memmap.0.start' is unexpected" },
+    { M HOLE(1, "2G", "1M"),
+      "Parameter 'memmap.0' is missing" },
+    { M HOLE(0, "2G", "0x1G"),
+      "Parameter 'memmap.0.size' expects a size value" },
+    { M HOLE(0, "-1", "1M"),
+      "Parameter 'memmap.0.base' expects a size value" },
+    { "-m 1G -M none," HOLE(0, "2G", "1M"),
+      "machine type 'none' does not support memmap; it is available on the "
+      "arm 'virt' machine" },
+};
+
+/* Run QEMU with @args; it must exit 1 printing @msg */
+static void test_bad(const void *opaque)
+{
+    const BadCase *c = opaque;
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = g_strdup_printf(
+        "%s -nodefaults -display none -accel tcg %s -M dumpdtb=/dev/null",
+        qemu, c->args);
+    g_autofree char *err = NULL;
+    g_auto(GStrv) argv = NULL;
+    int status;
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, &err, &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+        !strstr(err, c->msg)) {
+        g_printerr("command: %s\nstatus: 0x%x\nstderr: %s\nexpected: %s\n",
+                   cmd, status, err, c->msg);
+        g_assert_not_reached();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    if (!qtest_has_machine("virt")) {
+        g_test_skip("no virt machine");
+        return g_test_run();
+    }
+    for (int i = 0; i < ARRAY_SIZE(good); i++) {
+        g_autofree char *path = g_strdup_printf("/memmap/good/%s",
+                                                good[i].name);
+        qtest_add_data_func(path, &good[i], test_good);
+    }
+    qtest_add_func("/memmap/floating-above-holes", test_floating_above_holes);
+    qtest_add_func("/memmap/property", test_property);
+    for (int i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
+        qtest_add_data_func(path, &bad[i], test_bad);
+    }
+    return g_test_run();
+}

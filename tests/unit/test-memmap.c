@@ -1,0 +1,416 @@
+/*
+ * Unit tests of the memmap validator and RAM layout engine
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "qapi/qapi-types-memmap.h"
+#include "hw/core/memmap.h"
+
+/* The fixed regions of a small machine: devices below 1 GiB */
+static const MemMapFixedRegion fixed[] = {
+    { "flash", { .lob = 0, .upb = 0x07ffffff } },
+    { "uart0", { .lob = 0x09000000, .upb = 0x09000fff } },
+    { "pcie-ecam", { .lob = 0x3f000000, .upb = 0x3fffffff } },
+};
+
+static MemMapConstraints constraints(uint64_t ram_size)
+{
+    return (MemMapConstraints) {
+        .ram_size = ram_size,
+        .default_base = GiB,
+        .align = MEMMAP_MIN_ALIGN,
+        .phys_bits = 40,
+        .fixed = fixed,
+        .nb_fixed = ARRAY_SIZE(fixed),
+    };
+}
+
+static MemMapRangeList *parse(const char *str)
+{
+    MemMapRangeList *entries;
+
+    memmap_parse_keyval(str, &entries, &error_abort);
+    return entries;
+}
+
+/* Lay out @str, which must be accepted */
+static MemMapLayout *layout(const char *str, const MemMapConstraints *c)
+{
+    g_autoptr(MemMapRangeList) entries = parse(str);
+
+    return memmap_layout_new(entries, c, &error_abort);
+}
+
+/* Lay out @str, which must be refused with a message containing @msg */
+static void refused(const char *str, const MemMapConstraints *c,
+                    const char *msg)
+{
+    g_autoptr(MemMapRangeList) entries = parse(str);
+    Error *err = NULL;
+    MemMapLayout *l = memmap_layout_new(entries, c, &err);
+
+    g_assert_null(l);
+    g_assert_nonnull(err);
+    if (!strstr(error_get_pretty(err), msg)) {
+        g_printerr("message '%s' lacks '%s'\n", error_get_pretty(err), msg);
+        g_assert_not_reached();
+    }
+    error_free(err);
+}
+
+static void assert_piece(const MemMapLayout *l, unsigned i, uint64_t base,
+                         uint64_t size, uint64_t offset, int node)
+{
+    const MemMapPiece *p;
+
+    g_assert_cmpuint(i, <, l->ram->len);
+    p = &g_array_index(l->ram, MemMapPiece, i);
+    g_assert_cmphex(p->range.lob, ==, base);
+    g_assert_cmphex(range_size(&p->range), ==, size);
+    g_assert_cmphex(p->offset, ==, offset);
+    g_assert_cmpint(p->node, ==, node);
+}
+
+static void test_default(void)
+{
+    MemMapConstraints c = constraints(512 * MiB);
+    g_autoptr(MemMapLayout) l = memmap_layout_new(NULL, &c, &error_abort);
+
+    g_assert_cmpuint(l->ram->len, ==, 1);
+    assert_piece(l, 0, GiB, 512 * MiB, 0, -1);
+    g_assert_cmpuint(l->holes->len, ==, 0);
+    g_assert_cmphex(l->last, ==, GiB + 512 * MiB - 1);
+}
+
+static void test_holes_only(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=256M", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 2);
+    assert_piece(l, 0, 0x40000000, 256 * MiB, 0, -1);
+    assert_piece(l, 1, 0x60000000, 768 * MiB, 256 * MiB, -1);
+    g_assert_cmpuint(l->holes->len, ==, 1);
+    g_assert_cmphex(l->last, ==, 0x8fffffff);
+}
+
+static void test_holes_out_of_order(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=hole,memmap.0.base=0x70000000,memmap.0.size=64K,"
+        "memmap.1.type=hole,memmap.1.base=0x50000000,memmap.1.size=256M", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 3);
+    assert_piece(l, 0, 0x40000000, 256 * MiB, 0, -1);
+    assert_piece(l, 1, 0x60000000, 256 * MiB, 256 * MiB, -1);
+    assert_piece(l, 2, 0x70010000, 512 * MiB, 512 * MiB, -1);
+    g_assert_cmphex(g_array_index(l->holes, Range, 0).lob, ==, 0x50000000);
+}
+
+static void test_hole_at_base(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=hole,memmap.0.base=1G,memmap.0.size=1G", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 1);
+    assert_piece(l, 0, 2 * GiB, GiB, 0, -1);
+}
+
+static void test_hole_above_ram(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=hole,memmap.0.base=0x4000000000,memmap.0.size=1G", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 1);
+    assert_piece(l, 0, GiB, GiB, 0, -1);
+    /* floating regions go above the hole too */
+    g_assert_cmphex(l->last, ==, 0x403fffffff);
+}
+
+static void test_msi_window_crossing_4g(void)
+{
+    MemMapConstraints c = constraints(4 * GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=hole,memmap.0.base=0xfee00000,memmap.0.size=1M", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 2);
+    assert_piece(l, 0, GiB, 0xfee00000 - GiB, 0, -1);
+    assert_piece(l, 1, 0xfef00000, 4 * GiB - (0xfee00000 - GiB),
+                 0xfee00000 - GiB, -1);
+}
+
+static void test_flow_skips_fixed_regions(void)
+{
+    MemMapConstraints c = constraints(256 * MiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    c.default_base = 0x08000000;
+    l = memmap_layout_new(NULL, &c, &error_abort);
+    /* around uart0 at 0x09000000, which takes a whole 64 KiB */
+    g_assert_cmpuint(l->ram->len, ==, 2);
+    assert_piece(l, 0, 0x08000000, 0x01000000, 0, -1);
+    assert_piece(l, 1, 0x09010000, 0x0f000000, 0x01000000, -1);
+}
+
+static void test_explicit(void)
+{
+    MemMapConstraints c = constraints(2 * GiB);
+    g_autoptr(MemMapLayout) l = layout(
+        "memmap.0.type=ram,memmap.0.base=0x180000000,memmap.0.size=512M,"
+        "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=512M,"
+        "memmap.2.type=hole,memmap.2.base=0xfee00000,memmap.2.size=1M,"
+        "memmap.3.type=ram,memmap.3.base=0x100000000,memmap.3.size=1G", &c);
+
+    g_assert_cmpuint(l->ram->len, ==, 3);
+    assert_piece(l, 0, GiB, 512 * MiB, 0, -1);
+    assert_piece(l, 1, 4 * GiB, GiB, 512 * MiB, -1);
+    assert_piece(l, 2, 6 * GiB, 512 * MiB, 1536 * MiB, -1);
+    g_assert_cmpuint(l->holes->len, ==, 1);
+    g_assert_cmphex(l->last, ==, 0x19fffffff);
+}
+
+static void test_numa_flow(void)
+{
+    static const uint64_t node_mem[] = { GiB, GiB };
+    MemMapConstraints c = constraints(2 * GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    c.nb_nodes = 2;
+    c.node_mem = node_mem;
+    l = layout("memmap.0.type=hole,memmap.0.base=0x60000000,"
+               "memmap.0.size=512M", &c);
+    g_assert_cmpuint(l->ram->len, ==, 3);
+    assert_piece(l, 0, 0x40000000, 512 * MiB, 0, 0);
+    assert_piece(l, 1, 0x80000000, 512 * MiB, 512 * MiB, 0);
+    assert_piece(l, 2, 0xa0000000, GiB, GiB, 1);
+}
+
+static void test_numa_flow_empty_node(void)
+{
+    static const uint64_t node_mem[] = { 0, GiB, 0 };
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    c.nb_nodes = 3;
+    c.node_mem = node_mem;
+    l = memmap_layout_new(NULL, &c, &error_abort);
+    g_assert_cmpuint(l->ram->len, ==, 1);
+    assert_piece(l, 0, GiB, GiB, 0, 1);
+}
+
+static void test_numa_explicit(void)
+{
+    static const uint64_t node_mem[] = { GiB, GiB };
+    MemMapConstraints c = constraints(2 * GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    c.nb_nodes = 2;
+    c.node_mem = node_mem;
+    /* node 1 below node 0: offsets still follow node order */
+    l = layout("memmap.0.type=ram,memmap.0.base=0x100000000,memmap.0.size=1G,"
+               "memmap.0.node=0,"
+               "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=1G,"
+               "memmap.1.node=1", &c);
+    assert_piece(l, 0, GiB, GiB, GiB, 1);
+    assert_piece(l, 1, 4 * GiB, GiB, 0, 0);
+}
+
+static void test_top_of_address_space(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    c.phys_bits = 64;
+    l = layout("memmap.0.type=hole,memmap.0.base=0xffffffffffff0000,"
+               "memmap.0.size=64K", &c);
+    g_assert_cmphex(l->last, ==, UINT64_MAX);
+}
+
+static void test_ram_ranges_merged(void)
+{
+    static const uint64_t node_mem[] = { GiB, GiB };
+    MemMapConstraints c = constraints(2 * GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+    GList *ranges;
+
+    c.nb_nodes = 2;
+    c.node_mem = node_mem;
+    l = memmap_layout_new(NULL, &c, &error_abort);
+    g_assert_cmpuint(l->ram->len, ==, 2);
+    ranges = memmap_layout_ram_ranges(l);
+    g_assert_cmpuint(g_list_length(ranges), ==, 1);
+    g_assert_cmphex(range_lob(ranges->data), ==, GiB);
+    g_assert_cmphex(range_upb(ranges->data), ==, 3 * GiB - 1);
+    g_list_free_full(ranges, g_free);
+}
+
+typedef struct BadCase {
+    const char *map;
+    const char *msg;
+} BadCase;
+
+static void test_refused(void)
+{
+    static const BadCase cases[] = {
+        { "memmap.0.type=hole,memmap.0.base=2G,memmap.0.size=0",
+          "memmap.0 (type=hole, base=0x80000000, size=0x0): size must not "
+          "be zero" },
+        { "memmap.0.type=hole,memmap.0.base=0xffffffffffff0000,"
+          "memmap.0.size=128K",
+          "memmap.0 (type=hole, base=0xffffffffffff0000, size=0x20000): "
+          "the range extends past the end of the 64-bit address space" },
+        { "memmap.0.type=hole,memmap.0.base=0x50001000,memmap.0.size=64K",
+          "memmap.0 (type=hole, base=0x50001000, size=0x10000): base and "
+          "size must be multiples of 64 KiB (0x10000)" },
+        { "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=4K",
+          "must be multiples of 64 KiB" },
+        { "memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1G,"
+          "memmap.1.type=ram,memmap.1.base=0x7fff0000,memmap.1.size=64K",
+          "memmap.0 (type=ram, base=0x40000000, size=0x40000000) overlaps "
+          "memmap.1 (type=ram, base=0x7fff0000, size=0x10000); entries "
+          "must not overlap" },
+        { "memmap.0.type=hole,memmap.0.base=2G,memmap.0.size=1G,"
+          "memmap.1.type=hole,memmap.1.base=0x90000000,memmap.1.size=1M",
+          "memmap.0 (type=hole, base=0x80000000, size=0x40000000) overlaps "
+          "memmap.1" },
+        { "memmap.0.type=ram,memmap.0.base=0x3f000000,memmap.0.size=1G",
+          "memmap.0 (type=ram, base=0x3f000000, size=0x40000000): guest RAM "
+          "overlaps the machine's pcie-ecam region at 0x3f000000-0x3fffffff" },
+        { "memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=512M",
+          "memmap ram entries add up to 512 MiB (0x20000000), but the "
+          "machine has 1 GiB (0x40000000) of RAM (-m); they must be equal" },
+        { "memmap.0.type=ram,memmap.0.base=0xffe0000000,memmap.0.size=1G",
+          "memmap.0 (type=ram, base=0xffe0000000, size=0x40000000): the range "
+          "ends at 0x1001fffffff, beyond the 40-bit guest physical address "
+          "space" },
+        { "memmap.0.type=ram,memmap.0.base=0x10000000000,memmap.0.size=1G",
+          "beyond the 40-bit guest physical address space (last address "
+          "0xffffffffff)" },
+        { "memmap.0.type=hole,memmap.0.base=0x40000000,"
+          "memmap.0.size=0xffc0000000",
+          "memmap: 1 GiB of RAM placed upward from 0x40000000 around the "
+          "holes does not fit in the 40-bit guest physical address space" },
+        { "memmap.0.type=hole,memmap.0.base=0x1000000,memmap.0.size=1M,"
+          "memmap.0.node=0",
+          "memmap.0 (type=hole, base=0x1000000, size=0x100000, node=0): node "
+          "applies to ram entries only" },
+        { "memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1G,"
+          "memmap.0.node=0",
+          "memmap.0 (type=ram, base=0x40000000, size=0x40000000, node=0): "
+          "node is given, but no NUMA nodes are configured (-numa node)" },
+    };
+    MemMapConstraints c = constraints(GiB);
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        refused(cases[i].map, &c, cases[i].msg);
+    }
+}
+
+static void test_refused_too_many(void)
+{
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(GString) map = g_string_new("");
+
+    for (int i = 0; i <= MEMMAP_MAX_ENTRIES; i++) {
+        g_string_append_printf(map, "%smemmap.%d.type=hole,memmap.%d.base=0x%"
+                               PRIx64 ",memmap.%d.size=64K", i ? "," : "",
+                               i, i, (uint64_t)(2 * GiB + i * 128 * KiB), i);
+    }
+    refused(map->str, &c, "memmap has more than 32 entries, the most a "
+            "machine supports");
+}
+
+static void test_refused_backend_page_size(void)
+{
+    MemMapConstraints c = constraints(GiB);
+
+    c.align = 2 * MiB;
+    refused("memmap.0.type=hole,memmap.0.base=0x50010000,memmap.0.size=2M",
+            &c, "base and size must be multiples of 2 MiB (0x200000)");
+}
+
+static void test_refused_boot_piece(void)
+{
+    MemMapConstraints c = constraints(GiB);
+
+    c.min_boot_size = 64 * MiB;
+    refused("memmap.0.type=hole,memmap.0.base=0x40100000,memmap.0.size=1G",
+            &c, "memmap: the lowest RAM piece, 0x40000000-0x400fffff, is "
+            "1 MiB; it must be at least 64 MiB to hold the kernel, initrd "
+            "and device tree");
+}
+
+static void test_refused_numa(void)
+{
+    static const uint64_t node_mem[] = { GiB, GiB };
+    MemMapConstraints c = constraints(2 * GiB);
+
+    c.nb_nodes = 2;
+    c.node_mem = node_mem;
+    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G",
+            &c, "memmap.0 (type=ram, base=0x40000000, size=0x80000000): 2 "
+            "NUMA nodes are configured, so every ram entry needs a node");
+    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G,"
+            "memmap.0.node=2", &c, "NUMA node 2 does not exist; nodes are "
+            "0 to 1");
+    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1536M,"
+            "memmap.0.node=0,"
+            "memmap.1.type=ram,memmap.1.base=4G,memmap.1.size=512M,"
+            "memmap.1.node=1", &c, "memmap ram entries of NUMA node 0 add up "
+            "to 0x60000000, but the node has 0x40000000 of RAM (-numa node); "
+            "they must be equal");
+}
+
+static void test_parse_errors(void)
+{
+    MemMapRangeList *entries;
+    Error *err = NULL;
+
+    g_assert_false(memmap_parse_keyval("memmap.0.type=rom", &entries, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    err = NULL;
+    g_assert_false(memmap_parse_keyval("ram=1G", &entries, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "has keys other than"));
+    error_free(err);
+    g_assert_true(memmap_parse_keyval("", &entries, &error_abort));
+    g_assert_null(entries);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/memmap/default", test_default);
+    g_test_add_func("/memmap/holes-only", test_holes_only);
+    g_test_add_func("/memmap/holes-out-of-order", test_holes_out_of_order);
+    g_test_add_func("/memmap/hole-at-base", test_hole_at_base);
+    g_test_add_func("/memmap/hole-above-ram", test_hole_above_ram);
+    g_test_add_func("/memmap/msi-window-crossing-4g",
+                    test_msi_window_crossing_4g);
+    g_test_add_func("/memmap/flow-skips-fixed-regions",
+                    test_flow_skips_fixed_regions);
+    g_test_add_func("/memmap/explicit", test_explicit);
+    g_test_add_func("/memmap/numa-flow", test_numa_flow);
+    g_test_add_func("/memmap/numa-flow-empty-node", test_numa_flow_empty_node);
+    g_test_add_func("/memmap/numa-explicit", test_numa_explicit);
+    g_test_add_func("/memmap/top-of-address-space", test_top_of_address_space);
+    g_test_add_func("/memmap/ram-ranges-merged", test_ram_ranges_merged);
+    g_test_add_func("/memmap/refused", test_refused);
+    g_test_add_func("/memmap/refused/too-many", test_refused_too_many);
+    g_test_add_func("/memmap/refused/backend-page-size",
+                    test_refused_backend_page_size);
+    g_test_add_func("/memmap/refused/boot-piece", test_refused_boot_piece);
+    g_test_add_func("/memmap/refused/numa", test_refused_numa);
+    g_test_add_func("/memmap/parse-errors", test_parse_errors);
+
+    return g_test_run();
+}
