@@ -62,6 +62,10 @@ run_tap qtest-memmap "$obj/tests/qtest/memmap-test" --tap
 run_tap qtest-qom "$obj/tests/qtest/qom-test" --tap
 run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap
 
+# docs layer: the worked examples of our docs, run for real
+run_tap docs-examples /usr/bin/python3 "$repo/tests/docs/test-doc-examples.py" \
+    --qemu "$obj/qemu-system-aarch64" "$repo"/docs/system/memmap.rst
+
 # guest layer: Debian's arm64 kernel booted under TCG
 if "$repo/harness/guest-assets.sh" "$build" > "$logs/guest-assets.log" 2>&1
 then

@@ -5,6 +5,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-memmap.h"
 #include "qapi/qapi-visit-memmap.h"
@@ -113,13 +114,15 @@ void machine_memmap_add_device(MachineState *ms, const char *name,
                                uint64_t base, uint64_t size)
 {
     MemMapRegion r = {
-        .name = g_strdup(name),
         .type = MEM_MAP_REGION_TYPE_DEVICE,
         .base = base,
         .size = size,
     };
 
-    g_array_append_val(machine_memmap(ms)->devices, r);
+    if (size) {
+        r.name = g_strdup(name);
+        g_array_append_val(machine_memmap(ms)->devices, r);
+    }
 }
 
 void machine_memmap_free(MachineState *ms)
@@ -196,15 +199,17 @@ void hmp_info_memmap(Monitor *mon, const QDict *qdict)
     if (hmp_handle_error(mon, err)) {
         return;
     }
-    monitor_printf(mon, "%-18s %-18s %-8s %-6s %s\n",
-                   "base", "last", "type", "node", "name");
+    monitor_printf(mon, "%-18s %-18s %-10s %-6s %-4s %s\n",
+                   "base", "last", "size", "type", "node", "name");
     for (MemMapRegionList *it = list; it; it = it->next) {
         MemMapRegion *r = it->value;
+        g_autofree char *size = size_to_str(r->size);
         g_autofree char *node = r->has_node ?
             g_strdup_printf("%" PRIu32, r->node) : g_strdup("-");
 
-        monitor_printf(mon, "0x%016" PRIx64 " 0x%016" PRIx64 " %-8s %-6s %s\n",
-                       r->base, r->base + r->size - 1,
+        monitor_printf(mon, "0x%016" PRIx64 " 0x%016" PRIx64
+                       " %-10s %-6s %-4s %s\n",
+                       r->base, r->base + r->size - 1, size,
                        MemMapRegionType_str(r->type), node, r->name);
     }
 }

@@ -256,11 +256,11 @@ static void test_property(void)
 
     hmp = qtest_hmp(qts, "info memmap");
     g_assert_nonnull(strstr(hmp, "0x0000000040000000 0x000000004fffffff "
-                            "ram"));
+                            "256 MiB    ram    -    ram\n"));
     g_assert_nonnull(strstr(hmp, "0x0000000050000000 0x000000005fffffff "
-                            "hole"));
+                            "256 MiB    hole   -    hole\n"));
     g_assert_nonnull(strstr(hmp, "0x0000000009000000 0x0000000009000fff "
-                            "device   -      uart0"));
+                            "4 KiB      device -    uart0\n"));
     qtest_quit(qts);
 }
 
