@@ -394,3 +394,24 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
     visit_free(v);
     return ok;
 }
+
+bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
+                          Range *window)
+{
+    GList *gaps = NULL;
+    bool inside = true;
+
+    range_inverse_array(usable, &gaps, 0, UINT64_MAX);
+    for (GList *r = ram; r && inside; r = r->next) {
+        for (GList *g = gaps; g; g = g->next) {
+            if (range_overlaps_range(r->data, g->data)) {
+                *bad_ram = *(Range *)r->data;
+                *window = *(Range *)g->data;
+                inside = false;
+                break;
+            }
+        }
+    }
+    g_list_free_full(gaps, g_free);
+    return inside;
+}

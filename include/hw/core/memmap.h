@@ -125,6 +125,20 @@ char *memmap_range_describe(int index, const MemMapRange *e);
 bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
                          Error **errp);
 
+/**
+ * memmap_ranges_inside: whether guest RAM lies inside usable ranges
+ * @usable: sorted GList of #Range, as built by range_list_insert(): the
+ *     IOVA ranges a host IOMMU can map
+ * @ram: sorted GList of #Range: guest RAM
+ * @bad_ram: set to the first range of @ram that is not inside @usable
+ * @window: set to the first unusable window that @bad_ram overlaps
+ *
+ * Returns: true when every range of @ram lies inside the union of
+ * @usable; false, with @bad_ram and @window set, otherwise.
+ */
+bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
+                          Range *window);
+
 /* Machine integration, see hw/core/machine-memmap.c */
 typedef struct MachineState MachineState;
 typedef struct MachineMemMap MachineMemMap;

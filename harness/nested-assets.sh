@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Build the x86_64 guest for the nested VFIO test (tests/vfio/): an
+# x86_64 guest under TCG with an emulated IOMMU binds QEMU's "edu" PCI
+# device to vfio-pci and runs our qemu-system-aarch64 inside.
+#
+#   BUILD_DIR/nested/vmlinuz-amd64            Debian's kernel
+#   BUILD_DIR/nested/initramfs-base.cpio.gz   busybox, vfio modules, /init,
+#                                             /lib/qmp.sh
+#   BUILD_DIR/nested/qemu.cpio                QEMU_BINARY (default
+#                                             BUILD_DIR/qemu-system-aarch64)
+#                                             and its shared libraries
+#
+# /init runs /scenario.sh, which harness/nestedlib.py adds as a third
+# cpio (the kernel takes concatenated archives).  The .debs are kept in
+# BUILD_DIR/nested/dl, so reruns need no network.  Outputs are rebuilt
+# only when missing or stale (the base when this script is newer, the
+# QEMU cpio when the binary changed).
+# Usage: nested-assets.sh BUILD_DIR [QEMU_BINARY]
+set -euo pipefail
+
+build=$(realpath -m "$1")
+nested=$build/nested
+dl=$nested/dl
+qemu=$(realpath "${2:-$build/qemu-system-aarch64}")
+kernel=$nested/vmlinuz-amd64
+base=$nested/initramfs-base.cpio.gz
+qcpio=$nested/qemu.cpio
+modules="irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci"
+mkdir -p "$dl"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Print the cached .deb of amd64 package $1, downloading it if needed.
+fetch_deb() {
+    local deb
+    deb=$(ls "$dl/$1"_*_amd64.deb 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$deb" ]; then
+        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root \
+            "$1:amd64") >&2
+        deb=$(ls "$dl/$1"_*_amd64.deb | sort -V | tail -n 1)
+    fi
+    echo "$deb"
+}
+
+# Write a newc cpio of directory $1 to stdout.
+mkcpio() {
+    (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
+}
+
+# The kernel package: linux-image-amd64 is a metapackage.
+kdeb=$(ls "$dl"/linux-image-*-amd64_*_amd64.deb 2>/dev/null | tail -n 1 ||
+       true)
+if [ -z "$kdeb" ]; then
+    pkg=$(apt-cache depends linux-image-amd64:amd64 |
+          sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-amd64\).*/\1/p' |
+          head -n 1)
+    if [ -z "$pkg" ]; then
+        echo "nested-assets.sh: cannot resolve linux-image-amd64" >&2
+        exit 1
+    fi
+    kdeb=$(fetch_deb "$pkg")
+fi
+
+if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
+   [ "${BASH_SOURCE[0]}" -nt "$base" ]; then
+    dpkg-deb -x "$kdeb" "$tmp/k"
+    cp "$tmp"/k/boot/vmlinuz-* "$kernel.tmp"
+    mv "$kernel.tmp" "$kernel"
+
+    root=$tmp/root
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin,lib/nested}
+    dpkg-deb --fsys-tarfile "$(fetch_deb busybox-static)" |
+        tar -x -C "$root" ./bin/busybox
+
+    # The modules and their dependencies (from each module's .modinfo,
+    # so no kmod is needed), dependencies first, in /lib/nested/order.
+    declare -A done_mod=()
+    add_module() {
+        local name=${1//-/_} f dep
+        [ -z "${done_mod[$name]:-}" ] || return 0
+        done_mod[$name]=1
+        f=$(find "$tmp"/k/lib/modules -regextype posix-extended \
+                 -regex ".*/${name//_/[-_]}\.ko(\.xz|\.zst)?" | head -n 1)
+        if [ -z "$f" ]; then
+            echo "nested-assets.sh: module $1 not in $kdeb" >&2
+            exit 1
+        fi
+        case $f in
+            *.xz) xz -dc "$f" > "$tmp/m.ko" ;;
+            *.zst) zstd -qdc "$f" > "$tmp/m.ko" ;;
+            *) cp "$f" "$tmp/m.ko" ;;
+        esac
+        for dep in $(tr '\0' '\n' < "$tmp/m.ko" |
+                     sed -n 's/^depends=//p' | tr ',' ' '); do
+            add_module "$dep"
+        done
+        mv "$tmp/m.ko" "$root/lib/nested/$name.ko"
+        echo "$name" >> "$root/lib/nested/order"
+    }
+    for m in $modules; do
+        add_module "$m"
+    done
+
+    cat > "$root/lib/qmp.sh" <<'EOF'
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Drive inner QEMUs over QMP from busybox sh.  Instance N (a digit 3-9,
+# also the shell's fd that writes its QMP input) keeps its files in
+# /tmp/qN: in (FIFO, QMP on stdio), out, err, pid, rc (exit status).
+QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
+QMP_TIMEOUT=${QMP_TIMEOUT:-120}
+trap '' PIPE
+
+# q_start N ARGS...: start QEMU, negotiate QMP; status as q_cmd.
+q_start() {
+    local n=$1 d=/tmp/q$1
+    shift
+    rm -rf "$d" && mkdir -p "$d" && mkfifo "$d/in"
+    ( "$QEMU" "$@" -qmp stdio <"$d/in" >"$d/out" 2>"$d/err" &
+      echo $! >"$d/pid"; wait $!; echo $? >"$d/rc" ) &
+    eval "exec $n>$d/in"
+    echo 0 >"$d/id"
+    q_cmd "$n" qmp_capabilities >/dev/null
+}
+
+# q_cmd N COMMAND [ARGUMENTS_JSON]: send a command and print the reply
+# line, or "EXIT status" when QEMU exited first, or "TIMEOUT".
+# Status 0 for a "return" reply, 1 for an "error" reply, 2 otherwise.
+q_cmd() {
+    local n=$1 d=/tmp/q$1 id t=0 line
+    id=$(( $(cat "$d/id") + 1 ))
+    echo "$id" >"$d/id"
+    echo "{\"execute\": \"$2\"${3:+, \"arguments\": $3}, \"id\": $id}" >&"$n"
+    while [ "$t" -lt $((QMP_TIMEOUT * 10)) ]; do
+        line=$(grep -E "\"id\": $id[,}]" "$d/out")
+        if [ -n "$line" ]; then
+            echo "$line"
+            case $line in *'"return"'*) return 0 ;; esac
+            return 1
+        fi
+        if [ -f "$d/rc" ]; then
+            echo "EXIT $(cat "$d/rc")"
+            return 2
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+    echo TIMEOUT
+    return 2
+}
+
+# q_wait N [SECONDS]: wait for QEMU to exit and print its exit status
+# (or TIMEOUT).
+q_wait() {
+    local d=/tmp/q$1 t=0
+    while [ ! -f "$d/rc" ]; do
+        if [ "$t" -ge $((${2:-$QMP_TIMEOUT} * 10)) ]; then
+            echo TIMEOUT
+            return 1
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+    cat "$d/rc"
+}
+
+# q_stop N: quit QEMU (kill it if it does not quit) and close its fd.
+q_stop() {
+    local d=/tmp/q$1
+    [ -f "$d/rc" ] || q_cmd "$1" quit >/dev/null
+    if [ "$(q_wait "$1" 10)" = TIMEOUT ]; then
+        kill -9 "$(cat "$d/pid")"
+        q_wait "$1" 10 >/dev/null
+    fi
+    eval "exec $1>&-"
+}
+
+# q_err N: QEMU's stderr on one line.
+q_err() {
+    tr '\n' '|' <"/tmp/q$1/err"
+}
+EOF
+
+    cat > "$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+dmesg -n 1
+echo "=== NESTED-BEGIN ==="
+setup() {
+    for m in $(cat /lib/nested/order); do
+        insmod "/lib/nested/$m.ko" || { echo "I insmod $m failed"; return 1; }
+    done
+    sysctl -q -w vm.overcommit_memory=1
+    for d in /sys/bus/pci/devices/*; do
+        if [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ]; then
+            HOST=${d##*/}
+        fi
+    done
+    [ -n "${HOST:-}" ] || { echo "I no edu device (1234:11e8)"; return 1; }
+    d=/sys/bus/pci/devices/$HOST
+    echo vfio-pci >"$d/driver_override"
+    echo "$HOST" >/sys/bus/pci/drivers_probe
+    if [ "$(readlink "$d/driver")" = "${d%/devices/*}/drivers/vfio-pci" ] ||
+       [ "$(basename "$(readlink "$d/driver")")" = vfio-pci ]; then
+        :
+    else
+        echo "I $HOST not bound to vfio-pci"
+        return 1
+    fi
+    GROUP=$(basename "$(readlink "$d/iommu_group")")
+    echo "I host $HOST group $GROUP"
+    sed "s/^/I reserved_regions /" "/sys/kernel/iommu_groups/$GROUP/reserved_regions"
+    export HOST GROUP
+}
+if setup; then
+    sh /scenario.sh 2>&1
+    echo "=== NESTED-END $? ==="
+else
+    echo "=== NESTED-END setup ==="
+fi
+poweroff -f
+EOF
+    chmod 755 "$root/init"
+    mkcpio "$root" | gzip -9 > "$base.tmp"
+    mv "$base.tmp" "$base"
+fi
+
+# QEMU, its libraries and the dynamic loader at their host paths.
+stamp=$(stat -L -c '%n %s %Y' "$qemu")
+if [ ! -f "$qcpio" ] || [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
+then
+    root=$tmp/qroot
+    mkdir -p "$root/usr/bin"
+    strip -o "$root/usr/bin/qemu-system-aarch64" "$qemu"
+    for lib in $(ldd "$qemu" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    mkcpio "$root" > "$qcpio.tmp"
+    mv "$qcpio.tmp" "$qcpio"
+    echo "$stamp" > "$qcpio.stamp"
+fi
