@@ -40,4 +40,8 @@ for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done
 ninja -C "$obj" $targets
+# Run from the build tree, QEMU looks for firmware under qemu-bundle/:
+# give it Debian's iPXE option ROMs (the +ds source has no blobs).
+mkdir -p "$obj/qemu-bundle/usr/lib/ipxe"
+ln -sfn /usr/lib/ipxe/qemu "$obj/qemu-bundle/usr/lib/ipxe/qemu"
 ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"

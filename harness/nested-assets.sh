@@ -89,15 +89,14 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
             exit 1
         fi
         case $f in
-            *.xz) xz -dc "$f" > "$tmp/m.ko" ;;
-            *.zst) zstd -qdc "$f" > "$tmp/m.ko" ;;
-            *) cp "$f" "$tmp/m.ko" ;;
+            *.xz) xz -dc "$f" > "$root/lib/nested/$name.ko" ;;
+            *.zst) zstd -qdc "$f" > "$root/lib/nested/$name.ko" ;;
+            *) cp "$f" "$root/lib/nested/$name.ko" ;;
         esac
-        for dep in $(tr '\0' '\n' < "$tmp/m.ko" |
+        for dep in $(tr '\0' '\n' < "$root/lib/nested/$name.ko" |
                      sed -n 's/^depends=//p' | tr ',' ' '); do
             add_module "$dep"
         done
-        mv "$tmp/m.ko" "$root/lib/nested/$name.ko"
         echo "$name" >> "$root/lib/nested/order"
     }
     for m in $modules; do
@@ -113,7 +112,8 @@ QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
 QMP_TIMEOUT=${QMP_TIMEOUT:-120}
 trap '' PIPE
 
-# q_start N ARGS...: start QEMU, negotiate QMP; status as q_cmd.
+# q_start N ARGS...: start QEMU and negotiate QMP; prints and returns
+# as q_cmd.  Not in a subshell ($(...)): it opens fd N in this shell.
 q_start() {
     local n=$1 d=/tmp/q$1
     shift
@@ -122,17 +122,18 @@ q_start() {
       echo $! >"$d/pid"; wait $!; echo $? >"$d/rc" ) &
     eval "exec $n>$d/in"
     echo 0 >"$d/id"
-    q_cmd "$n" qmp_capabilities >/dev/null
+    q_cmd "$n" qmp_capabilities
 }
 
 # q_cmd N COMMAND [ARGUMENTS_JSON]: send a command and print the reply
-# line, or "EXIT status" when QEMU exited first, or "TIMEOUT".
+# line, or "EXIT status stderr" when QEMU exited first, or "TIMEOUT".
 # Status 0 for a "return" reply, 1 for an "error" reply, 2 otherwise.
 q_cmd() {
     local n=$1 d=/tmp/q$1 id t=0 line
     id=$(( $(cat "$d/id") + 1 ))
     echo "$id" >"$d/id"
-    echo "{\"execute\": \"$2\"${3:+, \"arguments\": $3}, \"id\": $id}" >&"$n"
+    echo "{\"execute\": \"$2\"${3:+, \"arguments\": $3}, \"id\": $id}" \
+        2>/dev/null >&"$n"
     while [ "$t" -lt $((QMP_TIMEOUT * 10)) ]; do
         line=$(grep -E "\"id\": $id[,}]" "$d/out")
         if [ -n "$line" ]; then
@@ -141,7 +142,7 @@ q_cmd() {
             return 1
         fi
         if [ -f "$d/rc" ]; then
-            echo "EXIT $(cat "$d/rc")"
+            echo "EXIT $(cat "$d/rc") $(q_err "$n")"
             return 2
         fi
         sleep 0.1
@@ -177,6 +178,12 @@ q_stop() {
     eval "exec $1>&-"
 }
 
+# q_locked N: QEMU's locked memory (VmLck, where type1 counts what it
+# pins), in kB.
+q_locked() {
+    awk '/^VmLck:/ { print $2 }' "/proc/$(cat "/tmp/q$1/pid")/status"
+}
+
 # q_err N: QEMU's stderr on one line.
 q_err() {
     tr '\n' '|' <"/tmp/q$1/err"
@@ -194,9 +201,12 @@ dmesg -n 1
 echo "=== NESTED-BEGIN ==="
 setup() {
     for m in $(cat /lib/nested/order); do
-        insmod "/lib/nested/$m.ko" || { echo "I insmod $m failed"; return 1; }
+        if ! insmod "/lib/nested/$m.ko"; then
+            echo "I insmod $m failed"
+            return 1
+        fi
     done
-    sysctl -q -w vm.overcommit_memory=1
+    sysctl -w vm.overcommit_memory=1 >/dev/null
     for d in /sys/bus/pci/devices/*; do
         if [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ]; then
             HOST=${d##*/}
@@ -206,16 +216,14 @@ setup() {
     d=/sys/bus/pci/devices/$HOST
     echo vfio-pci >"$d/driver_override"
     echo "$HOST" >/sys/bus/pci/drivers_probe
-    if [ "$(readlink "$d/driver")" = "${d%/devices/*}/drivers/vfio-pci" ] ||
-       [ "$(basename "$(readlink "$d/driver")")" = vfio-pci ]; then
-        :
-    else
+    if [ "$(basename "$(readlink "$d/driver")")" != vfio-pci ]; then
         echo "I $HOST not bound to vfio-pci"
         return 1
     fi
     GROUP=$(basename "$(readlink "$d/iommu_group")")
     echo "I host $HOST group $GROUP"
-    sed "s/^/I reserved_regions /" "/sys/kernel/iommu_groups/$GROUP/reserved_regions"
+    sed "s/^/I reserved_regions /" \
+        "/sys/kernel/iommu_groups/$GROUP/reserved_regions"
     export HOST GROUP
 }
 if setup; then

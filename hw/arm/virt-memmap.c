@@ -114,9 +114,8 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
         if (ms->kernel_filename) {
             c.min_boot_size = VIRT_MEMMAP_MIN_BOOT_SIZE;
         }
-        if (ms->ram) {
-            c.align = MAX(c.align, qemu_ram_pagesize(ms->ram->ram_block));
-        }
+        /* the RAM backends: one, or one per NUMA node */
+        c.align = MAX(c.align, qemu_ram_pagesize_largest());
         if (vms->mte) {
             error_report("memmap cannot be combined with mte=on: MTE tag "
                          "memory follows the default RAM layout");

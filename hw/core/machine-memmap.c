@@ -48,6 +48,45 @@ static void machine_get_memmap(Object *obj, Visitor *v, const char *name,
     visit_type_MemMapRangeList(v, name, &entries, errp);
 }
 
+/*
+ * visit_type_MemMapRangeList(), but an error about an entry names the
+ * entry even where the input visitor only names the member (enums).
+ */
+static bool visit_memmap(Visitor *v, const char *name,
+                         MemMapRangeList **list, Error **errp)
+{
+    ERRP_GUARD();
+    MemMapRangeList *tail;
+    int i = 0;
+
+    if (!visit_start_list(v, name, (GenericList **)list, sizeof(**list),
+                          errp)) {
+        return false;
+    }
+    for (tail = *list; tail; i++,
+         tail = (MemMapRangeList *)visit_next_list(v, (GenericList *)tail,
+                                                   sizeof(*tail))) {
+        g_autofree char *prefix = g_strdup_printf("memmap.%d", i);
+
+        if (!visit_type_MemMapRange(v, NULL, &tail->value, errp)) {
+            if (!strstr(error_get_pretty(*errp), prefix)) {
+                error_prepend(errp, "%s: ", prefix);
+            }
+            break;
+        }
+    }
+    if (!*errp) {
+        visit_check_list(v, errp);
+    }
+    visit_end_list(v, (void **)list);
+    if (*errp) {
+        qapi_free_MemMapRangeList(*list);
+        *list = NULL;
+        return false;
+    }
+    return true;
+}
+
 static void machine_set_memmap(Object *obj, Visitor *v, const char *name,
                                void *opaque, Error **errp)
 {
@@ -66,7 +105,7 @@ static void machine_set_memmap(Object *obj, Visitor *v, const char *name,
                    "before the machine is created");
         return;
     }
-    if (!visit_type_MemMapRangeList(v, name, &entries, errp)) {
+    if (!visit_memmap(v, name, &entries, errp)) {
         return;
     }
     mm = machine_memmap(ms);

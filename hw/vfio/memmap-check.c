@@ -34,14 +34,16 @@ const PropertyInfo vfio_prop_iova_check = {
 
 /* Collect what the VFIO memory listener maps and must not fail on. */
 static bool collect_guest_memory(Int128 start, Int128 len,
-                                 const MemoryRegion *mr,
+                                 const MemoryRegion *cmr,
                                  hwaddr offset_in_region, void *opaque)
 {
+    /* the memory_region_is_*() helpers take no const pointer */
+    MemoryRegion *mr = (MemoryRegion *)cmr;
     GList **ram = opaque;
     Range *r;
 
     if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
-        memory_region_is_protected((MemoryRegion *)mr) ||
+        memory_region_is_protected(mr) ||
         int128_get64(start) & (1ULL << 63)) {
         return false;
     }

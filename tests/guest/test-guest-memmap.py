@@ -71,7 +71,8 @@ def check(report, pieces):
     if got != want:
         errors.append(f"iomem System RAM: expected {fmt_ranges(want)}, "
                       f"got {fmt_ranges(got)}")
-    want = sorted((f"memory@{b:x}", [(b, s)], n) for b, s, n in pieces)
+    want = sorted(((f"memory@{b:x}", [(b, s)], n) for b, s, n in pieces),
+                  key=lambda d: d[0])
     got = sorted(((d["name"], d["ranges"], d["node"]) for d in report["dt"]),
                  key=lambda d: d[0])
     if got != want:

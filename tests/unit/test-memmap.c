@@ -385,6 +385,118 @@ static void test_parse_errors(void)
     g_assert_null(entries);
 }
 
+static GList *ranges(const uint64_t (*bounds)[2], int n)
+{
+    GList *list = NULL;
+
+    for (int i = 0; i < n; i++) {
+        Range *r = g_new(Range, 1);
+
+        range_set_bounds(r, bounds[i][0], bounds[i][1]);
+        list = range_list_insert(list, r);
+    }
+    return list;
+}
+
+/* Usable IOVA ranges of an x86 host IOMMU: all but the MSI window */
+static const uint64_t x86_usable[][2] = {
+    { 0, 0xfedfffff }, { 0xfef00000, 0x7fffffffff },
+};
+
+static void test_inside(void)
+{
+    static const uint64_t ram_ok[][2] = {
+        { 0x40000000, 0xfedfffff }, { 0xfef00000, 0x13fefffff },
+    };
+    static const uint64_t ram_bad[][2] = {
+        { 0x40000000, 0x4fffffff }, { 0xf0000000, 0xffffffff },
+    };
+    GList *usable = ranges(x86_usable, ARRAY_SIZE(x86_usable));
+    GList *ok = ranges(ram_ok, ARRAY_SIZE(ram_ok));
+    GList *bad = ranges(ram_bad, ARRAY_SIZE(ram_bad));
+    Range r, w;
+
+    g_assert_true(memmap_ranges_inside(usable, ok, &r, &w));
+    g_assert_false(memmap_ranges_inside(usable, bad, &r, &w));
+    g_assert_cmphex(r.lob, ==, 0xf0000000);
+    g_assert_cmphex(r.upb, ==, 0xffffffff);
+    g_assert_cmphex(w.lob, ==, 0xfee00000);
+    g_assert_cmphex(w.upb, ==, 0xfeefffff);
+    g_list_free_full(usable, g_free);
+    g_list_free_full(ok, g_free);
+    g_list_free_full(bad, g_free);
+}
+
+static void test_inside_adjacent(void)
+{
+    /* adjacent usable ranges leave no gap between them */
+    static const uint64_t split[][2] = {
+        { 0, 0x7fffffff }, { 0x80000000, 0xffffffff },
+    };
+    static const uint64_t ram[][2] = { { 0x40000000, 0xbfffffff } };
+    static const uint64_t touching[][2] = { { 0xfef00000, 0xffffffff } };
+    static const uint64_t one_below[][2] = { { 0xfee00000 - 0x10000,
+                                               0xfee00000 } };
+    GList *usable = ranges(split, ARRAY_SIZE(split));
+    GList *in = ranges(ram, ARRAY_SIZE(ram));
+    GList *x86 = ranges(x86_usable, ARRAY_SIZE(x86_usable));
+    GList *t = ranges(touching, ARRAY_SIZE(touching));
+    GList *b = ranges(one_below, ARRAY_SIZE(one_below));
+    Range r, w;
+
+    g_assert_true(memmap_ranges_inside(usable, in, &r, &w));
+    /* RAM starting right after the window fits ... */
+    g_assert_true(memmap_ranges_inside(x86, t, &r, &w));
+    /* ... RAM reaching one byte into it does not */
+    g_assert_false(memmap_ranges_inside(x86, b, &r, &w));
+    g_assert_cmphex(w.lob, ==, 0xfee00000);
+    g_list_free_full(usable, g_free);
+    g_list_free_full(in, g_free);
+    g_list_free_full(x86, g_free);
+    g_list_free_full(t, g_free);
+    g_list_free_full(b, g_free);
+}
+
+static void test_inside_empty(void)
+{
+    static const uint64_t ram[][2] = { { 0x40000000, 0x7fffffff } };
+    GList *usable = ranges(x86_usable, ARRAY_SIZE(x86_usable));
+    GList *in = ranges(ram, ARRAY_SIZE(ram));
+    Range r, w;
+
+    /* no RAM always fits; nothing usable fits no RAM */
+    g_assert_true(memmap_ranges_inside(usable, NULL, &r, &w));
+    g_assert_false(memmap_ranges_inside(NULL, in, &r, &w));
+    g_assert_cmphex(w.lob, ==, 0);
+    g_assert_cmphex(w.upb, ==, UINT64_MAX);
+    g_list_free_full(usable, g_free);
+    g_list_free_full(in, g_free);
+}
+
+static void test_inside_64bit_edges(void)
+{
+    static const uint64_t all[][2] = { { 0, UINT64_MAX } };
+    static const uint64_t top[][2] = { { 0xffffffffffff0000, UINT64_MAX } };
+    static const uint64_t bottom[][2] = { { 0, 0xffff } };
+    GList *full = ranges(all, ARRAY_SIZE(all));
+    GList *t = ranges(top, ARRAY_SIZE(top));
+    GList *b = ranges(bottom, ARRAY_SIZE(bottom));
+    GList *x86 = ranges(x86_usable, ARRAY_SIZE(x86_usable));
+    Range r, w;
+
+    g_assert_true(memmap_ranges_inside(full, t, &r, &w));
+    g_assert_true(memmap_ranges_inside(full, b, &r, &w));
+    g_assert_true(memmap_ranges_inside(x86, b, &r, &w));
+    /* above the IOMMU's address width */
+    g_assert_false(memmap_ranges_inside(x86, t, &r, &w));
+    g_assert_cmphex(w.lob, ==, 0x8000000000);
+    g_assert_cmphex(w.upb, ==, UINT64_MAX);
+    g_list_free_full(full, g_free);
+    g_list_free_full(t, g_free);
+    g_list_free_full(b, g_free);
+    g_list_free_full(x86, g_free);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -411,6 +523,10 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/refused/boot-piece", test_refused_boot_piece);
     g_test_add_func("/memmap/refused/numa", test_refused_numa);
     g_test_add_func("/memmap/parse-errors", test_parse_errors);
+    g_test_add_func("/memmap/inside", test_inside);
+    g_test_add_func("/memmap/inside/adjacent", test_inside_adjacent);
+    g_test_add_func("/memmap/inside/empty", test_inside_empty);
+    g_test_add_func("/memmap/inside/64bit-edges", test_inside_64bit_edges);
 
     return g_test_run();
 }

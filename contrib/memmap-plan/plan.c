@@ -1,0 +1,341 @@
+/*
+ * memmap-plan: plan a memmap from host reports, check one against them
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-visit-memmap.h"
+#include "qapi/qobject-output-visitor.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/host-utils.h"
+#include "qobject/qjson.h"
+#include "qobject/qobject.h"
+#include "hw/core/memmap.h"
+#include "memmap-plan.h"
+
+static MemMapConstraints plan_constraints(const PlanOptions *o)
+{
+    /* like virt's, without its device regions, all below its RAM base */
+    return (MemMapConstraints) {
+        .ram_size = o->ram,
+        .default_base = o->base,
+        .align = o->align,
+    };
+}
+
+/*
+ * Append the unusable regions of @report to @holes, widened to the
+ * alignment, leaving out those entirely below the RAM base.
+ */
+static void add_holes(GArray *holes, const HostReport *report,
+                      const PlanOptions *o)
+{
+    unsigned i;
+
+    for (i = 0; i < report->regions->len; i++) {
+        const ResvRegion *r = &g_array_index(report->regions, ResvRegion, i);
+        uint64_t end = r->range.upb;
+        Range h;
+
+        if (!resv_type_unusable(r->type) || end < o->base) {
+            continue;
+        }
+        range_set_bounds(&h, QEMU_ALIGN_DOWN(r->range.lob, o->align),
+                         end > UINT64_MAX - o->align ?
+                         UINT64_MAX : ROUND_UP(end + 1, o->align) - 1);
+        g_array_append_val(holes, h);
+    }
+}
+
+static int range_compare_lob(gconstpointer a, gconstpointer b)
+{
+    const Range *ra = a, *rb = b;
+
+    return ra->lob < rb->lob ? -1 : ra->lob > rb->lob;
+}
+
+/* Sort @ranges and merge those that overlap or touch, in one sweep. */
+static void merge_ranges(GArray *ranges)
+{
+    Range *v = (Range *)ranges->data;
+    unsigned i, n = 0;
+
+    g_array_sort(ranges, range_compare_lob);
+    for (i = 0; i < ranges->len; i++) {
+        if (n && !range_compare(&v[n - 1], &v[i])) {
+            range_extend(&v[n - 1], &v[i]);
+        } else {
+            v[n++] = v[i];
+        }
+    }
+    g_array_set_size(ranges, n);
+}
+
+typedef struct Gap {
+    uint64_t size;
+    unsigned index;
+} Gap;
+
+static int gap_compare(const void *a, const void *b)
+{
+    const Gap *ga = a, *gb = b;
+
+    if (ga->size != gb->size) {
+        return ga->size < gb->size ? -1 : 1;
+    }
+    return ga->index < gb->index ? -1 : 1;
+}
+
+/*
+ * Merge the @count pairs of neighbouring @holes with the smallest gaps
+ * between them.  Returns the size of the gaps filled.
+ */
+static uint64_t fill_gaps(GArray *holes, unsigned count)
+{
+    Range *v = (Range *)holes->data;
+    g_autofree Gap *gaps = g_new(Gap, holes->len - 1);
+    g_autofree bool *fill = g_new0(bool, holes->len);
+    uint64_t filled = 0;
+    unsigned i, n = 0;
+
+    for (i = 0; i + 1 < holes->len; i++) {
+        gaps[i] = (Gap) { v[i + 1].lob - v[i].upb - 1, i };
+    }
+    qsort(gaps, holes->len - 1, sizeof(*gaps), gap_compare);
+    for (i = 0; i < count; i++) {
+        fill[gaps[i].index] = true;
+        filled += gaps[i].size;
+    }
+    for (i = 0; i < holes->len; i++) {
+        if (i && fill[i - 1]) {
+            v[n - 1].upb = v[i].upb;
+        } else {
+            v[n++] = v[i];
+        }
+    }
+    g_array_set_size(holes, n);
+    return filled;
+}
+
+/*
+ * Lay RAM out upward from the base around the sorted, disjoint
+ * @candidates, as the machine does, and put into @holes those that RAM
+ * flows around: those that start below the end of RAM.  When they are
+ * more than a memmap may have, merge those with the smallest gaps
+ * between them, which moves the end of RAM up, and go on.
+ * Returns false when RAM does not fit below 2^64.
+ */
+static bool plan_holes(const PlanOptions *o, const GArray *candidates,
+                       GArray *holes, uint64_t *filled)
+{
+    unsigned next = 0;
+    uint64_t top, gaps;
+
+    *filled = 0;
+    if (uadd64_overflow(o->base, o->ram, &top)) {
+        return false;
+    }
+    for (;;) {
+        while (next < candidates->len &&
+               g_array_index(candidates, Range, next).lob < top) {
+            const Range *h = &g_array_index(candidates, Range, next++);
+
+            if (h->upb == UINT64_MAX ||
+                uadd64_overflow(top, h->upb + 1 - MAX(h->lob, o->base),
+                                &top)) {
+                return false;
+            }
+            g_array_append_val(holes, *h);
+        }
+        if (holes->len <= MEMMAP_MAX_ENTRIES) {
+            return true;
+        }
+        gaps = fill_gaps(holes, holes->len - MEMMAP_MAX_ENTRIES);
+        *filled += gaps;
+        if (uadd64_overflow(top, gaps, &top)) {
+            return false;
+        }
+    }
+}
+
+static MemMapRangeList *holes_to_memmap(const GArray *holes)
+{
+    MemMapRangeList *list = NULL, **tail = &list;
+    unsigned i;
+
+    for (i = 0; i < holes->len; i++) {
+        const Range *h = &g_array_index(holes, Range, i);
+        MemMapRange *e = g_new0(MemMapRange, 1);
+
+        e->type = MEM_MAP_TYPE_HOLE;
+        e->base = h->lob;
+        e->size = range_size(h);
+        QAPI_LIST_APPEND(tail, e);
+    }
+    return list;
+}
+
+static void print_memmap(MemMapRangeList *list, bool json)
+{
+    g_autoptr(GString) out = NULL;
+    MemMapRangeList *it;
+    int i;
+
+    if (json) {
+        QObject *obj;
+        Visitor *v = qobject_output_visitor_new(&obj);
+
+        visit_type_MemMapRangeList(v, NULL, &list, &error_abort);
+        visit_complete(v, &obj);
+        visit_free(v);
+        out = qobject_to_json_pretty(obj, true);
+        qobject_unref(obj);
+    } else {
+        out = g_string_new("");
+        for (it = list, i = 0; it; it = it->next, i++) {
+            g_string_append_printf(out, "%smemmap.%d.type=%s,memmap.%d.base="
+                                   "0x%" PRIx64 ",memmap.%d.size=0x%" PRIx64,
+                                   i ? "," : "", i,
+                                   MemMapType_str(it->value->type), i,
+                                   it->value->base, i, it->value->size);
+        }
+    }
+    printf("%s\n", out->str);
+}
+
+int plan_main(const PlanOptions *o, bool json, char **reports)
+{
+    g_autoptr(GArray) candidates = g_array_new(false, false, sizeof(Range));
+    g_autoptr(GArray) holes = g_array_new(false, false, sizeof(Range));
+    g_autoptr(MemMapRangeList) memmap = NULL;
+    g_autoptr(MemMapLayout) layout = NULL;
+    g_autofree char *ram = size_to_str(o->ram);
+    g_autofree char *align = size_to_str(o->align);
+    MemMapConstraints c = plan_constraints(o);
+    Error *err = NULL;
+    uint64_t filled;
+    bool fits;
+    int i;
+
+    if (!QEMU_IS_ALIGNED(o->ram | o->base, o->align)) {
+        error_report("--ram 0x%" PRIx64 " and --base 0x%" PRIx64 " must be "
+                     "multiples of the alignment, %s", o->ram, o->base,
+                     align);
+        return EXIT_FAILURE;
+    }
+    for (i = 0; reports[i]; i++) {
+        g_autoptr(HostReport) report = host_report_load(reports[i], &err);
+
+        if (!report) {
+            error_report_err(err);
+            return EXIT_BAD_INPUT;
+        }
+        add_holes(candidates, report, o);
+    }
+    merge_ranges(candidates);
+
+    fits = plan_holes(o, candidates, holes, &filled);
+    if (filled) {
+        g_autofree char *sz = size_to_str(filled);
+
+        warn_report("more holes than the %d entries a memmap may have: "
+                    "merged those closest together, leaving %s between "
+                    "them without RAM", MEMMAP_MAX_ENTRIES, sz);
+    }
+    if (fits) {
+        /* QEMU's own validator, and its RAM layout */
+        memmap = holes_to_memmap(holes);
+        layout = memmap_layout_new(memmap, &c, &err);
+        if (!layout) {
+            error_reportf_err(err, "QEMU would refuse the planned map: ");
+            return EXIT_BAD_INPUT;
+        }
+        fits = !o->max_addr || layout->last < o->max_addr;
+    }
+    if (!fits) {
+        g_autofree char *end = layout ?
+            g_strdup_printf("would end at 0x%" PRIx64 ", beyond --max-addr "
+                            "0x%" PRIx64, layout->last, o->max_addr) :
+            g_strdup("would run past the end of the 64-bit address space");
+
+        error_report("%s of RAM placed upward from 0x%" PRIx64 " around %u "
+                     "holes (the hosts' unusable ranges widened to the %s "
+                     "alignment%s) %s", ram, o->base, holes->len, align,
+                     filled ? ", some merged" : "", end);
+        return EXIT_FAILURE;
+    }
+    print_memmap(memmap, json);
+    return EXIT_SUCCESS;
+}
+
+/* Print the conflicts of @report's devices with @ram; return how many. */
+static unsigned check_report(const HostReport *report, GList *ram)
+{
+    unsigned conflicts = 0, d, j;
+    GList *l;
+
+    for (d = 0; d < report->devices->len; d++) {
+        const ReportDevice *dev = &g_array_index(report->devices,
+                                                 ReportDevice, d);
+        const ResvRegion *r = device_regions(report, dev);
+
+        for (j = 0; j < dev->count; j++) {
+            for (l = ram; l && resv_type_unusable(r[j].type); l = l->next) {
+                Range *piece = l->data;
+
+                if (range_overlaps_range(piece, &r[j].range)) {
+                    printf("%s: %s (IOMMU group %" PRIu64 "): guest RAM 0x%"
+                           PRIx64 "-0x%" PRIx64 " overlaps %s region 0x%"
+                           PRIx64 "-0x%" PRIx64 "\n", report->host,
+                           dev->bdf, dev->group, piece->lob, piece->upb,
+                           resv_type_names[r[j].type], r[j].range.lob,
+                           r[j].range.upb);
+                    conflicts++;
+                }
+            }
+        }
+    }
+    return conflicts;
+}
+
+int check_main(const PlanOptions *o, const char *str, char **reports)
+{
+    g_autoptr(MemMapRangeList) memmap = NULL;
+    g_autoptr(MemMapLayout) layout = NULL;
+    MemMapConstraints c = plan_constraints(o);
+    unsigned conflicts = 0, devices = 0;
+    int i, status = EXIT_SUCCESS;
+    Error *err = NULL;
+    GList *ram;
+
+    if (memmap_parse_keyval(str, &memmap, &err)) {
+        layout = memmap_layout_new(memmap, &c, &err);
+    }
+    if (!layout) {
+        error_report_err(err);
+        return EXIT_BAD_INPUT;
+    }
+    ram = memmap_layout_ram_ranges(layout);
+    for (i = 0; reports[i]; i++) {
+        g_autoptr(HostReport) report = host_report_load(reports[i], &err);
+
+        if (!report) {
+            error_report_err(err);
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        conflicts += check_report(report, ram);
+        devices += report->devices->len;
+    }
+    g_list_free_full(ram, g_free);
+    if (status == EXIT_SUCCESS && conflicts) {
+        status = EXIT_FAILURE;
+    } else if (status == EXIT_SUCCESS) {
+        printf("%u device%s in %d host report%s: all fit the map\n", devices,
+               devices == 1 ? "" : "s", i, i == 1 ? "" : "s");
+    }
+    return status;
+}

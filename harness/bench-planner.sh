@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Benchmark of memmap-plan plan (not a test: it prints what it measures).
+# Generates 10,000 host reports with 1,000,000 reserved regions in all,
+# and 1,000 reports with 100,000; times plan on both and wc -l on the
+# large set, each the best of 5 runs with a warm page cache, and prints
+#   plan / wc -l on the same input  (goal: at most 5)
+#   plan on 10x the input / plan    (goal: at most 11)
+# Usage: bench-planner.sh REPO_DIR BUILD_DIR
+set -euo pipefail
+
+build=$(realpath "$2")
+planner=$build/memmap-plan
+[ -x "$planner" ] || { echo "bench-planner.sh: no $planner" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-planner.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# gen DIR HOSTS: HOSTS reports of 25 devices with 4 regions each: the
+# x86 MSI window, and 3 random windows of 4 KiB to 1 MiB between 4 GiB and
+# 772 GiB, each in its own 256 GiB slot so that none overlap in a device
+gen() {
+    python3 - "$1" "$2" <<'EOF'
+import json, os, random, sys
+out, hosts = sys.argv[1], int(sys.argv[2])
+rng = random.Random(hosts)
+types = ["direct", "direct-relaxable", "reserved", "msi", "sw-msi"]
+os.makedirs(out)
+for h in range(hosts):
+    devices = []
+    for d in range(25):
+        regions = [{"start": 0xfee00000, "end": 0xfeefffff, "type": "msi"}]
+        for i in range(3):
+            start = ((4 + 256 * i) << 30) + (rng.randrange(255 << 30) & ~0xfff)
+            regions.append({"start": start,
+                            "end": start + (rng.randrange(1, 257) << 12) - 1,
+                            "type": rng.choice(types)})
+        devices.append({"bdf": "0000:%02x:00.0" % d, "group": d,
+                        "reserved-regions": regions})
+    with open(os.path.join(out, "host%05d.json" % h), "w") as f:
+        json.dump({"host": "host%05d" % h, "devices": devices}, f, indent=4)
+EOF
+}
+
+# best_us COMMAND...: the best wall-clock time of 5 runs, in microseconds
+best_us() {
+    local best=0 t0 t1 i
+    "$@" > /dev/null 2>&1
+    for i in 1 2 3 4 5; do
+        t0=$(date +%s%N)
+        "$@" > /dev/null 2>&1
+        t1=$(date +%s%N)
+        if [ "$best" = 0 ] || [ $(((t1 - t0) / 1000)) -lt "$best" ]; then
+            best=$(((t1 - t0) / 1000))
+        fi
+    done
+    echo "$best"
+}
+
+echo "generating reports in $work"
+gen "$work/large" 10000
+gen "$work/small" 1000
+for set in small large; do
+    n=$(find "$work/$set" -name '*.json' | wc -l)
+    regions=$(cat "$work/$set"/*.json | grep -c '"start"')
+    echo "$set: $n host reports, $regions regions," \
+         "$(du -sh "$work/$set" | cut -f1)"
+done
+"$planner" plan --ram 4G "$work"/large/*.json > /dev/null || {
+    echo "bench-planner.sh: plan failed" >&2
+    exit 1
+}
+
+wc_large=$(best_us wc -l "$work"/large/*.json)
+plan_large=$(best_us "$planner" plan --ram 4G "$work"/large/*.json)
+plan_small=$(best_us "$planner" plan --ram 4G "$work"/small/*.json)
+
+awk -v wc="$wc_large" -v pl="$plan_large" -v ps="$plan_small" 'BEGIN {
+    printf "wc -l, 10,000 reports:        %8.1f ms\n", wc / 1000
+    printf "plan, 10,000 reports:         %8.1f ms\n", pl / 1000
+    printf "plan, 1,000 reports:          %8.1f ms\n", ps / 1000
+    printf "plan / wc -l:                 %8.2f (goal: at most 5) %s\n",
+           pl / wc, pl / wc <= 5 ? "met" : "MISSED"
+    printf "plan 10x input / plan:        %8.2f (goal: at most 11) %s\n",
+           pl / ps, pl / ps <= 11 ? "met" : "MISSED"
+}'

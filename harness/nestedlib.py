@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run a shell scenario inside the nested VFIO guest: an x86_64 Linux
+guest under TCG with an emulated Intel IOMMU, QEMU's "edu" PCI device
+bound to vfio-pci, and our qemu-system-aarch64 (harness/nested-assets.sh
+builds the pieces).  The guest's /init loads the vfio modules, binds the
+device, exports HOST (its PCI address) and GROUP (its IOMMU group),
+prints "I ..." lines about it, runs the scenario as /scenario.sh (which
+can source /lib/qmp.sh) and powers off."""
+
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "harness" / "nested-assets.sh"
+BEGIN = "=== NESTED-BEGIN ==="
+END = "=== NESTED-END "
+OUTER_ARGS = ("-M", "q35,kernel-irqchip=split", "-accel", "tcg",
+              "-cpu", "max", "-m", "2G", "-smp", "2",
+              "-device", "intel-iommu,intremap=on", "-device", "edu",
+              "-nic", "none", "-nographic", "-no-reboot")
+APPEND = "intel_iommu=on console=ttyS0 panic=-1"
+
+
+class NestedError(Exception):
+    """The nested guest did not boot or did not finish its scenario.
+    lines holds what the scenario printed before that."""
+
+    def __init__(self, message, lines=()):
+        super().__init__(message)
+        self.lines = list(lines)
+
+
+class Result:
+    """lines: the scenario's output lines (with /init's "I" lines);
+    status: its exit status; seconds: wall time of the outer boot."""
+
+    def __init__(self, lines, status, seconds):
+        self.lines, self.status, self.seconds = lines, status, seconds
+
+
+def build_assets(build, qemu):
+    """Run nested-assets.sh (idempotent); return (kernel, base, qemu
+    cpio) paths."""
+    subprocess.run(["bash", str(ASSETS), str(build), str(qemu)], check=True,
+                   stdout=subprocess.DEVNULL)
+    nested = Path(build) / "nested"
+    return (nested / "vmlinuz-amd64", nested / "initramfs-base.cpio.gz",
+            nested / "qemu.cpio")
+
+
+def scenario_cpio(script_text, path):
+    """Write a newc cpio holding script_text as /scenario.sh."""
+    with tempfile.TemporaryDirectory() as root:
+        script = Path(root) / "scenario.sh"
+        script.write_text(script_text)
+        script.chmod(0o755)
+        with open(path, "wb") as out:
+            subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"],
+                           input=b"scenario.sh\n", cwd=root, stdout=out,
+                           check=True)
+
+
+def run_scenario(script_text, timeout=300, build=REPO / "build",
+                 qemu=None, outer_qemu="qemu-system-x86_64"):
+    """Boot the outer guest with script_text as /scenario.sh; return a
+    Result, or raise NestedError with the console tail."""
+    qemu = qemu or Path(build) / "qemu-system-aarch64"
+    kernel, base, qcpio = build_assets(build, qemu)
+    with tempfile.TemporaryDirectory() as tmp:
+        initrd = Path(tmp) / "initrd"
+        scenario_cpio(script_text, Path(tmp) / "scenario.cpio")
+        # The kernel finds an uncompressed cpio only at a 4-byte aligned
+        # offset (zero padding between archives is skipped).
+        with open(initrd, "wb") as out:
+            for part in (base, qcpio, Path(tmp) / "scenario.cpio"):
+                with open(part, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        out.write(chunk)
+                out.write(b"\0" * (-out.tell() % 4))
+        cmd = [outer_qemu, *OUTER_ARGS, "-kernel", str(kernel),
+               "-initrd", str(initrd), "-append", APPEND]
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
+            output, failure = proc.stdout, None
+            if proc.returncode != 0:
+                rc = proc.returncode
+                failure = (f"QEMU killed by {signal.Signals(-rc).name}"
+                           if rc < 0 else f"QEMU exited with status {rc}")
+        except subprocess.TimeoutExpired as e:
+            output, failure = e.output, f"timed out after {timeout} s"
+        seconds = time.monotonic() - start
+    text = (output or b"").decode(errors="replace").replace("\r", "")
+    lines = text.splitlines()
+    begin = lines.index(BEGIN) + 1 if BEGIN in lines else len(lines)
+    end = next((i for i in range(begin, len(lines))
+                if lines[i].startswith(END)), None)
+    body = lines[begin:end]
+    if failure is None and end is None:
+        failure = "scenario end marker missing"
+    if failure is None and not lines[end][len(END):].rstrip(" =").isdigit():
+        failure = "guest set-up failed"
+    if failure:
+        raise NestedError(_failure(failure, cmd, lines), body)
+    return Result(body, int(lines[end][len(END):].rstrip(" =")), seconds)
+
+
+def _failure(reason, cmd, lines):
+    return "\n".join([f"{reason}: {shlex.join(cmd)}",
+                      "console output (last 40 lines):",
+                      *(lines[-40:] or ["(none)"])])

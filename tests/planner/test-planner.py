@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Command-level tests of memmap-plan.
+
+Builds sysfs trees of several hosts (different windows, every region
+type, overlapping regions, devices sharing a group), runs the report,
+plan and check commands on them, checks their output and exit status,
+and boots the planned maps in qemu-system-aarch64.  Prints TAP.
+
+Usage: test-planner.py --planner PATH --qemu PATH
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import traceback
+
+GiB = 1 << 30
+MiB = 1 << 20
+KiB = 1 << 10
+TYPES = ["direct", "direct-relaxable", "reserved", "msi", "sw-msi"]
+
+# host: {group: ([(start, end, type)], [device])}
+HOSTS = {
+    # x86-like: the MSI window, and a group of two devices with an RMRR
+    "h-x86": {
+        1: ([(0xfee00000, 0xfeefffff, "msi")], ["0000:00:02.0"]),
+        2: ([(0x7a000000, 0x7a7fffff, "direct-relaxable"),
+             (0xfee00000, 0xfeefffff, "msi")],
+            ["0000:00:1f.0", "0000:00:1f.3"]),
+    },
+    # arm-like: SMMU MSI window below RAM, a direct region, a PCI window
+    "h-arm": {
+        0: ([(0x08000000, 0x080fffff, "msi")], ["0000:01:00.0"]),
+        5: ([(0x50000000, 0x500fffff, "direct"),
+             (0x80000000, 0x8fffffff, "reserved")], ["0000:02:00.0"]),
+    },
+    # overlapping regions of different groups, an unaligned region
+    "h-odd": {
+        9: ([(0xc0000000, 0xcfffffff, "reserved")], ["0000:03:00.0"]),
+        10: ([(0x60001000, 0x60002fff, "direct"),
+              (0xc8000000, 0xd7ffffff, "sw-msi")], ["0000:04:00.0"]),
+    },
+}
+
+# The holes plan makes for all three hosts: windows widened to 64 KiB,
+# overlapping ones merged, the one below RAM and the relaxable one left out
+HOLES_4G = [(0x50000000, 0x100000), (0x60000000, 0x10000),
+            (0x80000000, 0x10000000), (0xc0000000, 0x18000000),
+            (0xfee00000, 0x100000)]
+
+
+def fragment(holes):
+    return ",".join("memmap.%d.type=hole,memmap.%d.base=0x%x,"
+                    "memmap.%d.size=0x%x" % (i, i, b, i, s)
+                    for i, (b, s) in enumerate(holes))
+
+
+class Env:
+    def __init__(self, planner, qemu, tmp):
+        self.planner = planner
+        self.qemu = qemu
+        self.tmp = tmp
+        self.count = 0
+
+    def path(self, name):
+        self.count += 1
+        return os.path.join(self.tmp, "%d-%s" % (self.count, name))
+
+    def run(self, *args, stdin=None):
+        p = subprocess.run([self.planner] + list(args), input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def sysfs(self, groups, files=None):
+        """Write a sysfs tree; files maps group to raw reserved_regions."""
+        root = self.path("sys")
+        for group, (regions, devices) in groups.items():
+            gdir = os.path.join(root, "kernel", "iommu_groups", str(group))
+            os.makedirs(os.path.join(gdir, "devices"))
+            text = (files or {}).get(group)
+            if text is None:
+                text = "".join("0x%016x 0x%016x %s\n" % r for r in regions)
+            with open(os.path.join(gdir, "reserved_regions"), "w") as f:
+                f.write(text)
+            for dev in devices:
+                os.symlink("../../../../devices/pci0000:00/" + dev,
+                           os.path.join(gdir, "devices", dev))
+        return root
+
+    def report(self, host, groups):
+        """A host report file made by memmap-plan report."""
+        rc, out, err = self.run("report", "--sysfs-root",
+                                self.sysfs(groups), "--host", host)
+        assert rc == 0, err
+        path = self.path(host + ".json")
+        with open(path, "w") as f:
+            f.write(out)
+        return path
+
+    def json_report(self, text):
+        path = self.path("report.json")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def all_reports(self):
+        return [self.report(h, g) for h, g in HOSTS.items()]
+
+    def boot(self, frag, ram):
+        """Start QEMU with the map; return [(base, last, type)] of its
+        info memmap."""
+        machine = "virt," + frag if frag else "virt"
+        p = subprocess.run([self.qemu, "-nodefaults", "-display", "none",
+                            "-S", "-M", machine, "-m", str(ram),
+                            "-monitor", "stdio"],
+                           input="info memmap\nquit\n", capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, "QEMU exited with %d: %s" % (
+            p.returncode, p.stderr)
+        regions = []
+        for line in p.stdout.splitlines():
+            m = re.search(r"0x([0-9a-f]{16}) 0x([0-9a-f]{16}) .*? "
+                          r"(ram|hole|device) ", line)
+            if m:
+                regions.append((int(m.group(1), 16), int(m.group(2), 16),
+                                m.group(3)))
+        assert regions, "no info memmap output: " + p.stdout
+        return regions
+
+
+def unusable(hosts):
+    for groups in hosts.values():
+        for regions, _ in groups.values():
+            for start, end, t in regions:
+                if t != "direct-relaxable":
+                    yield start, end, t
+
+
+def assert_ram_avoids(env, frag, ram, windows):
+    """Boot the map and check that its RAM adds up and avoids windows."""
+    regions = env.boot(frag, ram)
+    pieces = [(b, l) for b, l, t in regions if t == "ram"]
+    assert sum(l - b + 1 for b, l in pieces) == ram, pieces
+    for b, l in pieces:
+        for start, end, t in windows:
+            assert l < start or b > end, \
+                "RAM 0x%x-0x%x overlaps %s 0x%x-0x%x" % (b, l, t, start, end)
+    return regions
+
+
+def parse_fragment(frag):
+    holes = re.findall(r"memmap\.(\d+)\.type=hole,memmap\.\1\.base=0x([0-9a-f]+)"
+                       r",memmap\.\1\.size=0x([0-9a-f]+)", frag)
+    assert fragment([(int(b, 16), int(s, 16)) for _, b, s in holes]) == frag
+    return [(int(b, 16), int(s, 16)) for _, b, s in holes]
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def report_lists_devices_groups_and_regions(env):
+    rc, out, err = env.run("report", "--sysfs-root",
+                           env.sysfs(HOSTS["h-x86"]), "--host", "h1")
+    assert rc == 0 and not err, err
+    msi = {"start": 0xfee00000, "end": 0xfeefffff, "type": "msi"}
+    rmrr = {"start": 0x7a000000, "end": 0x7a7fffff,
+            "type": "direct-relaxable"}
+    assert json.loads(out) == {"host": "h1", "devices": [
+        {"bdf": "0000:00:02.0", "group": 1, "reserved-regions": [msi]},
+        {"bdf": "0000:00:1f.0", "group": 2, "reserved-regions": [rmrr, msi]},
+        {"bdf": "0000:00:1f.3", "group": 2, "reserved-regions": [rmrr, msi]},
+    ]}, out
+
+
+@test
+def report_reads_every_type(env):
+    groups = {i: ([(0x50000000 + i * MiB, 0x500fffff + i * MiB, t)],
+                  ["0000:0%d:00.0" % i]) for i, t in enumerate(TYPES)}
+    rc, out, err = env.run("report", "--sysfs-root", env.sysfs(groups))
+    assert rc == 0, err
+    report = json.loads(out)
+    assert report["host"] == socket.gethostname(), report["host"]
+    got = [(d["group"], d["reserved-regions"][0]["type"])
+           for d in report["devices"]]
+    assert got == list(enumerate(TYPES)), got
+
+
+@test
+def report_device_filter(env):
+    root = env.sysfs(HOSTS["h-arm"])
+    rc, out, err = env.run("report", "--sysfs-root", root, "--host", "h",
+                           "--device", "0000:02:00.0")
+    assert rc == 0, err
+    devices = json.loads(out)["devices"]
+    assert [d["bdf"] for d in devices] == ["0000:02:00.0"], devices
+    assert len(devices[0]["reserved-regions"]) == 2, devices
+    rc, out, err = env.run("report", "--sysfs-root", root,
+                           "--device", "0000:02:00.0", "--device", "0000:09:00.0")
+    assert rc == 2 and not out, (rc, out)
+    assert "device 0000:09:00.0 is in no IOMMU group" in err, err
+
+
+@test
+def report_bad_sysfs_lines(env):
+    cases = [
+        ("0xfee00000 0xfeefffff\n", "expected '0xSTART 0xEND TYPE'"),
+        ("fee00000 0xfeefffff msi\n", "expected '0xSTART 0xEND TYPE'"),
+        ("0xfee00000  0xfeefffff msi\n", "expected '0xSTART 0xEND TYPE'"),
+        ("0x1fee00000000000000 0x1 msi\n", "expected '0xSTART 0xEND TYPE'"),
+        ("0xfee00000 0xfeefffff doorbell\n",
+         "unknown reserved region type 'doorbell'"),
+        ("0xfeefffff 0xfee00000 msi\n",
+         "end 0xfee00000 is below start 0xfeefffff"),
+        ("0xfee00000 0xfeefffff msi\n0xfee80000 0xfeffffff msi\n",
+         "3: msi region 0xfee80000-0xfeffffff overlaps the one on line 2"),
+    ]
+    for text, message in cases:
+        text = "0x0000000008000000 0x00000000080fffff reserved\n" + text
+        root = env.sysfs({7: ([], ["0000:00:02.0"])}, {7: text})
+        rc, out, err = env.run("report", "--sysfs-root", root)
+        path = os.path.join(root, "kernel/iommu_groups/7/reserved_regions")
+        if not message[0].isdigit():
+            message = "2: " + message
+        assert rc == 2 and not out, (text, rc, out)
+        assert err.startswith("memmap-plan: %s:%s" % (path, message)), \
+            (text, err)
+
+
+@test
+def report_unreadable_sysfs(env):
+    root = env.sysfs({3: ([], ["0000:00:02.0"])})
+    group = os.path.join(root, "kernel/iommu_groups/3")
+    os.rename(os.path.join(group, "reserved_regions"),
+              os.path.join(group, "gone"))
+    rc, out, err = env.run("report", "--sysfs-root", root)
+    assert rc == 2 and "3/reserved_regions" in err, (rc, err)
+    os.mkdir(os.path.join(group, "reserved_regions"))
+    rc, out, err = env.run("report", "--sysfs-root", root)
+    assert rc == 2 and "3/reserved_regions" in err, (rc, err)
+    rc, out, err = env.run("report", "--sysfs-root", env.path("none"))
+    assert rc == 2 and "iommu_groups" in err, (rc, err)
+    root = env.sysfs({3: ([], ["0000:00:02.0"])})
+    os.mkdir(os.path.join(root, "kernel/iommu_groups/x"))
+    rc, out, err = env.run("report", "--sysfs-root", root)
+    assert rc == 2 and "iommu_groups/x: not an IOMMU group" in err, (rc, err)
+
+
+@test
+def plan_cmdline(env):
+    rc, out, err = env.run("plan", "--ram", "4G", *env.all_reports())
+    assert rc == 0 and not err, err
+    assert out == fragment(HOLES_4G) + "\n", out
+
+
+@test
+def plan_json_is_a_memmap_range_list(env):
+    rc, out, err = env.run("plan", "--ram", "4G", "--format", "json",
+                           *env.all_reports())
+    assert rc == 0, err
+    assert json.loads(out) == [{"type": "hole", "base": b, "size": s}
+                               for b, s in HOLES_4G], out
+
+
+@test
+def plan_accepted_by_qemu(env):
+    rc, out, err = env.run("plan", "--ram", "4G", *env.all_reports())
+    assert rc == 0, err
+    regions = assert_ram_avoids(env, out.strip(), 4 * GiB, unusable(HOSTS))
+    holes = [(b, l - b + 1) for b, l, t in regions if t == "hole"]
+    assert holes == HOLES_4G, holes
+
+
+@test
+def plan_only_holes_that_matter(env):
+    """512 MiB of RAM ends before the third hole; the MSI window of
+    h-arm is below RAM."""
+    rc, out, err = env.run("plan", "--ram", "512M", *env.all_reports())
+    assert rc == 0, err
+    assert out == fragment(HOLES_4G[:2]) + "\n", out
+    assert_ram_avoids(env, out.strip(), 512 * MiB, unusable(HOSTS))
+
+
+@test
+def plan_stdin(env):
+    with open(env.report("h-x86", HOSTS["h-x86"])) as f:
+        text = f.read()
+    rc, out, err = env.run("plan", "--ram", "4G", "-", stdin=text)
+    assert rc == 0, err
+    assert out == fragment([(0xfee00000, 0x100000)]) + "\n", out
+
+
+@test
+def plan_no_hole_needed(env):
+    rc, out, err = env.run("plan", "--ram", "256M",
+                           env.report("h-x86", HOSTS["h-x86"]))
+    assert rc == 0 and out == "\n", (rc, out)
+    assert_ram_avoids(env, "", 256 * MiB, unusable({"h": HOSTS["h-x86"]}))
+
+
+@test
+def plan_alignment(env):
+    rc, out, err = env.run("plan", "--ram", "4G", "--align", "2M",
+                           *env.all_reports())
+    assert rc == 0, err
+    holes = parse_fragment(out.strip())
+    assert holes == [(0x50000000, 0x200000), (0x60000000, 0x200000),
+                     (0x80000000, 0x10000000), (0xc0000000, 0x18000000),
+                     (0xfee00000, 0x200000)], holes
+    assert_ram_avoids(env, out.strip(), 4 * GiB, unusable(HOSTS))
+
+
+@test
+def plan_base(env):
+    """1 GiB of RAM from 0x70000000 ends right where the second hole
+    starts, so that hole is not needed."""
+    rc, out, err = env.run("plan", "--ram", "1G", "--base", "0x70000000",
+                           *env.all_reports())
+    assert rc == 0, err
+    assert out == fragment(HOLES_4G[2:3]) + "\n", out
+    rc, out, err = env.run("plan", "--ram", "0x40010000", "--base",
+                           "0x70000000", *env.all_reports())
+    assert rc == 0, err
+    assert out == fragment(HOLES_4G[2:4]) + "\n", out
+
+
+@test
+def plan_types_follow_vfio_type1(env):
+    """Every type but direct-relaxable keeps RAM out (the kernel's
+    vfio_iommu_resv_exclude() skips only IOMMU_RESV_DIRECT_RELAXABLE)."""
+    for t in TYPES:
+        report = env.report("h", {1: ([(0x50000000, 0x5000ffff, t)],
+                                      ["0000:00:02.0"])})
+        rc, out, err = env.run("plan", "--ram", "1G", report)
+        assert rc == 0, err
+        if t == "direct-relaxable":
+            assert out == "\n", (t, out)
+        else:
+            assert out == fragment([(0x50000000, 0x10000)]) + "\n", (t, out)
+        rc, out, err = env.run("check", "--ram", "1G", "--memmap", "", report)
+        if t == "direct-relaxable":
+            assert rc == 0, (t, out)
+        else:
+            assert rc == 1 and out == (
+                "h: 0000:00:02.0 (IOMMU group 1): guest RAM "
+                "0x40000000-0x7fffffff overlaps %s region "
+                "0x50000000-0x5000ffff\n" % t), (t, rc, out)
+
+
+@test
+def plan_at_most_32_entries(env):
+    """40 windows: the 8 pairs 64 KiB apart are merged."""
+    regions = []
+    for i in range(32):
+        start = 0x50000000 + i * 64 * MiB
+        regions.append((start, start + MiB - 1, "msi"))
+        if i % 4 == 0:
+            regions.append((start + MiB + 64 * KiB,
+                            start + 2 * MiB + 64 * KiB - 1, "reserved"))
+    assert len(regions) == 40
+    report = env.report("h", {1: (regions, ["0000:00:02.0"])})
+    rc, out, err = env.run("plan", "--ram", "4G", report)
+    assert rc == 0, err
+    assert err == ("memmap-plan: warning: more holes than the 32 entries a "
+                   "memmap may have: merged those closest together, "
+                   "leaving 512 KiB between them without RAM\n"), err
+    holes = parse_fragment(out.strip())
+    assert holes == [(0x50000000 + i * 64 * MiB,
+                      (2 * MiB + 64 * KiB) if i % 4 == 0 else MiB)
+                     for i in range(32)], holes
+    assert_ram_avoids(env, out.strip(), 4 * GiB,
+                      unusable({"h": {1: (regions, [])}}))
+
+
+@test
+def plan_max_addr(env):
+    reports = env.all_reports()
+    rc, out, err = env.run("plan", "--ram", "4G", "--max-addr", "6G",
+                           *reports)
+    assert rc == 0 and out == fragment(HOLES_4G) + "\n", (rc, err)
+    rc, out, err = env.run("plan", "--ram", "4G", "--max-addr", "5G",
+                           *reports)
+    assert rc == 1 and not out, (rc, out)
+    assert err == ("memmap-plan: 4 GiB of RAM placed upward from 0x40000000 "
+                   "around 5 holes (the hosts' unusable ranges widened to "
+                   "the 64 KiB alignment) would end at 0x16820ffff, beyond "
+                   "--max-addr 0x140000000\n"), err
+
+
+@test
+def plan_blocked_by_alignment(env):
+    """1 GiB alignment widens the holes to cover 1 GiB to 4 GiB."""
+    reports = env.all_reports()
+    rc, out, err = env.run("plan", "--ram", "4G", "--align", "1G",
+                           *reports)
+    assert rc == 0, err
+    assert out == fragment([(0x40000000, 0xc0000000)]) + "\n", out
+    rc, out, err = env.run("plan", "--ram", "4G", "--align", "1G",
+                           "--max-addr", "6G", *reports)
+    assert rc == 1 and not out, (rc, out)
+    assert "widened to the 1 GiB alignment) would end at 0x1ffffffff, " \
+           "beyond --max-addr 0x180000000" in err, err
+    rc, out, err = env.run("plan", "--ram", "1000000", *reports)
+    assert rc == 1 and "multiples of the alignment, 64 KiB" in err, err
+
+
+@test
+def plan_past_64_bits(env):
+    report = env.json_report(json.dumps({"host": "h", "devices": [
+        {"bdf": "b", "group": 1, "reserved-regions": [
+            {"start": 0x50000000, "end": (1 << 64) - 1, "type": "msi"}]}]}))
+    rc, out, err = env.run("plan", "--ram", "1G", report)
+    assert rc == 1 and "past the end of the 64-bit address space" in err, \
+        (rc, err)
+
+
+@test
+def check_fits(env):
+    reports = env.all_reports()
+    rc, out, err = env.run("plan", "--ram", "4G", *reports)
+    rc, out, err = env.run("check", "--ram", "4G", "--memmap", out.strip(),
+                           *reports)
+    assert rc == 0, (rc, out, err)
+    assert out == "7 devices in 3 host reports: all fit the map\n", out
+
+
+@test
+def check_conflicts(env):
+    rc, out, err = env.run("check", "--ram", "4G", "--memmap",
+                           fragment(HOLES_4G[2:4]), *env.all_reports())
+    assert rc == 1 and not err, (rc, err)
+    low = "guest RAM 0x40000000-0x7fffffff overlaps direct region"
+    msi = ("guest RAM 0xd8000000-0x167ffffff overlaps msi region "
+           "0xfee00000-0xfeefffff")
+    assert out.splitlines() == [
+        "h-x86: 0000:00:02.0 (IOMMU group 1): " + msi,
+        "h-x86: 0000:00:1f.0 (IOMMU group 2): " + msi,
+        "h-x86: 0000:00:1f.3 (IOMMU group 2): " + msi,
+        "h-arm: 0000:02:00.0 (IOMMU group 5): %s 0x50000000-0x500fffff" % low,
+        "h-odd: 0000:04:00.0 (IOMMU group 10): %s 0x60001000-0x60002fff"
+        % low], out
+
+
+@test
+def check_bad_map(env):
+    rc, out, err = env.run("check", "--ram", "4G", "--memmap",
+                           "memmap.0.type=hole,memmap.0.base=0x50001000,"
+                           "memmap.0.size=64K", env.all_reports()[0])
+    assert rc == 2 and "must be multiples of 64 KiB" in err, (rc, err)
+    rc, out, err = env.run("check", "--ram", "4G", "--memmap", "memmap.0.x=1",
+                           env.all_reports()[0])
+    assert rc == 2 and err.startswith("memmap-plan: "), (rc, err)
+
+
+BAD_JSON = [
+    ("", "1: expected '{'"),
+    ("hello", "1: expected '{'"),
+    ('{"host": "h", "devices": [', "1: expected '{'"),
+    ('{"host": 1, "devices": []}', "1: expected a string"),
+    ('{"host": "h\\u0041", "devices": []}',
+     "1: escapes in strings are not supported"),
+    ('{"host": "h", "devices": [], "x": 1}', "1: unexpected member 'x'"),
+    ('{"host": "h", "host": "h", "devices": []}',
+     "1: duplicate member 'host'"),
+    ('{"host": "h"}', "1: host report without 'devices'"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 1}]}',
+     "1: device without 'reserved-regions'"),
+    ('{"host": "h", "devices": [],}', "1: expected a string"),
+    ('{"host": "h", "devices": [1]}', "1: expected '{'"),
+    ('{"host": "h", "devices": []} []',
+     "1: unexpected data after the host report"),
+    ('{"host": "h",\n "devices": [{"bdf": "b", "group": -1,\n'
+     ' "reserved-regions": []}]}', "2: expected a non-negative integer"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 1.5,'
+     ' "reserved-regions": []}]}', "1: expected an integer"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 18446744073709551616,'
+     ' "reserved-regions": []}]}', "1: integer out of range"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
+     ' [{"start": 2, "end": 1, "type": "msi"}]}]}',
+     "1: reserved region end 0x1 is below its start 0x2"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
+     ' [{"start": 1, "end": 2, "type": "bogus"}]}]}',
+     "1: unknown reserved region type 'bogus'"),
+    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
+     ' [{"start": 1, "end": 2, "type": "msi"},'
+     ' {"start": 2, "end": 3, "type": "msi"}]}]}',
+     "1: device b: msi regions 0x1-0x2 and 0x2-0x3 overlap"),
+]
+
+
+@test
+def bad_json_reports(env):
+    good = env.report("h-x86", HOSTS["h-x86"])
+    for text, message in BAD_JSON:
+        path = env.json_report(text)
+        for cmd in (["plan", "--ram", "1G"],
+                    ["check", "--ram", "1G", "--memmap", ""]):
+            rc, out, err = env.run(*cmd, good, path)
+            assert rc == 2 and err == "memmap-plan: %s:%s\n" % (
+                path, message), (text, cmd, rc, err)
+    rc, out, err = env.run("plan", "--ram", "1G", env.path("missing"))
+    assert rc == 2 and "missing" in err and "No such file" in err, err
+
+
+@test
+def overlapping_types_in_one_device_are_fine(env):
+    report = env.json_report(json.dumps({"host": "h", "devices": [
+        {"bdf": "b", "group": 1, "reserved-regions": [
+            {"start": 0x50000000, "end": 0x5fffffff, "type": "reserved"},
+            {"start": 0x58000000, "end": 0x67ffffff, "type": "msi"},
+            {"start": 0x50000000, "end": 0x6fffffff,
+             "type": "direct-relaxable"}]}]}))
+    rc, out, err = env.run("plan", "--ram", "1G", report)
+    assert rc == 0, err
+    assert out == fragment([(0x50000000, 0x18000000)]) + "\n", out
+
+
+@test
+def usage_errors(env):
+    rc, out, err = env.run("--help")
+    assert rc == 0 and "report" in out and "check REPORT" in out, out
+    report = env.report("h-x86", HOSTS["h-x86"])
+    for args, message in [
+            ([], "no command given"),
+            (["frobnicate"], "unknown command 'frobnicate'"),
+            (["plan", "--ram", "1G"], "plan needs at least one host report"),
+            (["plan", report], "--ram is required"),
+            (["plan", "--ram", "1X", report], "--ram: invalid size '1X'"),
+            (["plan", "--ram", "1G", "--align", "96K", report],
+             "--align must be a power of 2"),
+            (["plan", "--ram", "1G", "--format", "xml", report],
+             "--format must be cmdline or json"),
+            (["plan", "--ram", "1G", "--memmap", "", report],
+             "--memmap is not an option of plan"),
+            (["check", "--ram", "1G", report], "--memmap is required"),
+            (["report", "--ram", "1G"], "--ram is not an option of report"),
+            (["report", report], "report takes no arguments"),
+            (["plan", "--bogus"], "Unknown option --bogus")]:
+        rc, out, err = env.run(*args)
+        assert rc == 2 and message in err and not out, (args, rc, err)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--planner", required=True)
+    parser.add_argument("--qemu", required=True)
+    args = parser.parse_args()
+    failed = 0
+    print("1..%d" % len(TESTS))
+    with tempfile.TemporaryDirectory(prefix="memmap-plan-") as tmp:
+        env = Env(os.path.abspath(args.planner), args.qemu, tmp)
+        for i, fn in enumerate(TESTS, 1):
+            try:
+                fn(env)
+                print("ok %d - %s" % (i, fn.__name__))
+            except Exception:  # pylint: disable=broad-except
+                failed += 1
+                print("not ok %d - %s" % (i, fn.__name__))
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line)
+            sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
