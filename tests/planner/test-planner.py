@@ -115,9 +115,9 @@ class Env:
     def boot(self, frag, ram):
         """Start QEMU with the map; return [(base, last, type)] of its
         info memmap."""
-        machine = "virt," + frag if frag else "virt"
+        machine = "virt," + frag
         p = subprocess.run([self.qemu, "-nodefaults", "-display", "none",
-                            "-S", "-M", machine, "-m", str(ram),
+                            "-S", "-M", machine, "-m", "%dM" % (ram // MiB),
                             "-monitor", "stdio"],
                            input="info memmap\nquit\n", capture_output=True,
                            text=True, timeout=120)
@@ -511,6 +511,26 @@ def bad_json_reports(env):
                 path, message), (text, cmd, rc, err)
     rc, out, err = env.run("plan", "--ram", "1G", env.path("missing"))
     assert rc == 2 and "missing" in err and "No such file" in err, err
+
+
+@test
+def corrupt_reports_never_crash(env):
+    """Every truncation of a report, and many one-byte changes, give a
+    clean exit: 2 and a message naming the file when broken."""
+    text = json.dumps({"host": "h", "devices": [
+        {"bdf": "0000:00:02.0", "group": 1, "reserved-regions": [
+            {"start": 0xfee00000, "end": 0xfeefffff, "type": "msi"},
+            {"start": 0x7a000000, "end": 0x7a7fffff,
+             "type": "direct-relaxable"}]}]})
+    variants = [text[:i] for i in range(len(text))]
+    variants += [text[:i] + c + text[i + 1:]
+                 for i in range(0, len(text), 3) for c in '"{}[],:-9x\0']
+    for v in variants:
+        path = env.json_report(v)
+        rc, out, err = env.run("plan", "--ram", "4G", path)
+        assert rc in (0, 2), (v, rc, err)
+        assert rc == 0 or err.startswith("memmap-plan: %s:" % path), (v, err)
+    assert rc == 0 and out == fragment([(0xfee00000, 0x100000)]) + "\n"
 
 
 @test
