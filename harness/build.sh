@@ -40,8 +40,13 @@ for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done
 ninja -C "$obj" $targets
-# Run from the build tree, QEMU looks for firmware under qemu-bundle/:
-# give it Debian's iPXE option ROMs (the +ds source has no blobs).
-mkdir -p "$obj/qemu-bundle/usr/lib/ipxe"
+# Run from the build tree, QEMU looks for firmware under qemu-bundle/.
+# The +ds source has no firmware blobs: give it Debian's (iPXE option
+# ROMs, qemu-system-data), as an installed QEMU would have them.
+mkdir -p "$obj/qemu-bundle/usr/lib/ipxe" "$obj/qemu-bundle/usr/share/qemu"
 ln -sfn /usr/lib/ipxe/qemu "$obj/qemu-bundle/usr/lib/ipxe/qemu"
+for f in /usr/share/qemu/* /usr/share/seabios/*; do
+    [ -e "$obj/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
+        ln -s "$f" "$obj/qemu-bundle/usr/share/qemu/"
+done
 ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"

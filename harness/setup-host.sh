@@ -9,7 +9,8 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 
-stamp=${MEMMAP_SETUP_STAMP:-/var/lib/memmap-setup.v1}
+# Re-run whenever this script changes.
+stamp=/var/lib/memmap-setup.$(sha256sum "$0" | cut -c1-16)
 [ -e "$stamp" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
@@ -41,8 +42,9 @@ apt-get install -y -q --no-install-recommends \
     ninja-build flex bison ccache cpio xz-utils zstd file \
     python3 python3-venv python3-setuptools \
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev \
-    device-tree-compiler busybox-static ipxe-qemu
+    device-tree-compiler busybox-static ipxe-qemu seabios
 apt-get install -y -q --no-install-recommends -t bookworm-backports \
-    meson qemu-system-x86
+    meson qemu-system-x86 qemu-system-data
 
+rm -f /var/lib/memmap-setup.*
 touch "$stamp"

@@ -133,6 +133,9 @@ static int report_main(void)
         error_report_err(err);
         return EXIT_BAD_INPUT;
     }
+    if (!report->devices->len) {
+        warn_report("no device is in an IOMMU group: is the IOMMU on?");
+    }
     json = host_report_to_json(report);
     printf("%s\n", json->str);
     return EXIT_SUCCESS;

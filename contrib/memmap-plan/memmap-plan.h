@@ -64,7 +64,7 @@ typedef struct ReportDevice {
  * HostReport: what one host's IOMMU reserves for the devices to assign
  * @host: host name
  * @devices: #ReportDevice elements
- * @regions: #ResvRegion elements
+ * @regions: #ResvRegion elements, each of one or more devices
  */
 typedef struct HostReport {
     char *host;

@@ -60,10 +60,11 @@ static int range_compare_lob(gconstpointer a, gconstpointer b)
 /* Sort @ranges and merge those that overlap or touch, in one sweep. */
 static void merge_ranges(GArray *ranges)
 {
-    Range *v = (Range *)ranges->data;
     unsigned i, n = 0;
+    Range *v;
 
     g_array_sort(ranges, range_compare_lob);
+    v = (Range *)ranges->data;
     for (i = 0; i < ranges->len; i++) {
         if (n && !range_compare(&v[n - 1], &v[i])) {
             range_extend(&v[n - 1], &v[i]);

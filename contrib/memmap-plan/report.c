@@ -186,17 +186,14 @@ static bool read_group(HostReport *report, const char *dir, const char *name,
     g_autofree char *path = g_build_filename(dir, name, "reserved_regions",
                                              NULL);
     g_autofree char *devdir = g_build_filename(dir, name, "devices", NULL);
+    g_autoptr(GPtrArray) bdfs = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) gerr = NULL;
     g_autoptr(GDir) devices = NULL;
-    unsigned first = report->regions->len, ndev = report->devices->len;
+    ReportDevice dev = { .first = report->regions->len };
     const char *bdf;
-    uint64_t group;
 
-    if (parse_uint_full(name, 10, &group) < 0) {
+    if (parse_uint_full(name, 10, &dev.group) < 0) {
         error_setg(errp, "%s/%s: not an IOMMU group", dir, name);
-        return false;
-    }
-    if (!read_reserved_regions(path, report->regions, errp)) {
         return false;
     }
     devices = g_dir_open(devdir, 0, &gerr);
@@ -205,20 +202,21 @@ static bool read_group(HostReport *report, const char *dir, const char *name,
         return false;
     }
     while ((bdf = g_dir_read_name(devices))) {
-        ReportDevice dev = {
-            .group = group,
-            .first = first,
-            .count = report->regions->len - first,
-        };
-
         if (!only || g_strv_contains((const char * const *)only, bdf)) {
-            dev.bdf = g_strdup(bdf);
-            g_array_append_val(report->devices, dev);
+            g_ptr_array_add(bdfs, g_strdup(bdf));
         }
     }
-    if (report->devices->len == ndev) {
-        /* keep only regions of reported devices */
-        g_array_set_size(report->regions, first);
+    if (!bdfs->len) {
+        return true;
+    }
+    if (!read_reserved_regions(path, report->regions, errp)) {
+        return false;
+    }
+    /* the devices of a group share its regions */
+    dev.count = report->regions->len - dev.first;
+    while (bdfs->len) {
+        dev.bdf = g_ptr_array_steal_index_fast(bdfs, 0);
+        g_array_append_val(report->devices, dev);
     }
     return true;
 }

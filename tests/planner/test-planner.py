@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -210,6 +211,22 @@ def report_device_filter(env):
                            "--device", "0000:02:00.0", "--device", "0000:09:00.0")
     assert rc == 2 and not out, (rc, out)
     assert "device 0000:09:00.0 is in no IOMMU group" in err, err
+    # the regions of groups without reported devices are not read
+    root = env.sysfs({1: ([], ["0000:00:02.0"]), 2: ([], ["0000:00:03.0"])},
+                     {2: "garbage\n"})
+    rc, out, err = env.run("report", "--sysfs-root", root,
+                           "--device", "0000:00:02.0")
+    assert rc == 0 and len(json.loads(out)["devices"]) == 1, (rc, err)
+
+
+@test
+def report_without_iommu(env):
+    root = env.path("sys")
+    os.makedirs(os.path.join(root, "kernel", "iommu_groups"))
+    rc, out, err = env.run("report", "--sysfs-root", root, "--host", "h")
+    assert rc == 0 and json.loads(out) == {"host": "h", "devices": []}, out
+    assert err == ("memmap-plan: warning: no device is in an IOMMU group: "
+                   "is the IOMMU on?\n"), err
 
 
 @test
@@ -522,15 +539,16 @@ def corrupt_reports_never_crash(env):
             {"start": 0xfee00000, "end": 0xfeefffff, "type": "msi"},
             {"start": 0x7a000000, "end": 0x7a7fffff,
              "type": "direct-relaxable"}]}]})
+    rc, out, err = env.run("plan", "--ram", "4G", env.json_report(text))
+    assert rc == 0 and out == fragment([(0xfee00000, 0x100000)]) + "\n"
     variants = [text[:i] for i in range(len(text))]
     variants += [text[:i] + c + text[i + 1:]
-                 for i in range(0, len(text), 3) for c in '"{}[],:-9x\0']
+                 for i in range(0, len(text), 6) for c in '"}],-\0']
     for v in variants:
         path = env.json_report(v)
         rc, out, err = env.run("plan", "--ram", "4G", path)
         assert rc in (0, 2), (v, rc, err)
         assert rc == 0 or err.startswith("memmap-plan: %s:" % path), (v, err)
-    assert rc == 0 and out == fragment([(0xfee00000, 0x100000)]) + "\n"
 
 
 @test
@@ -544,6 +562,47 @@ def overlapping_types_in_one_device_are_fine(env):
     rc, out, err = env.run("plan", "--ram", "1G", report)
     assert rc == 0, err
     assert out == fragment([(0x50000000, 0x18000000)]) + "\n", out
+
+
+def doc_examples(path):
+    """Yield (argv, expected output) of the memmap-plan commands in the
+    literal blocks of the docs."""
+    text = open(path).read()
+    for block in re.findall(r"::\n\n((?:  .*\n|\n)+)", text):
+        lines = [l[2:] for l in block.rstrip("\n").split("\n")]
+        while lines:
+            cmd = lines.pop(0)
+            while cmd.endswith("\\"):
+                cmd = cmd[:-1] + lines.pop(0)
+            out = []
+            while lines and not lines[0].startswith("$ "):
+                out.append(lines.pop(0))
+            if cmd.startswith("$ memmap-plan "):
+                yield shlex.split(cmd[len("$ memmap-plan "):]), out
+
+
+@test
+def docs_examples_are_right(env):
+    """The hosts of docs/tools/memmap-plan.rst: h1 has the x86 MSI window,
+    h2 a PCI window."""
+    h1 = {1: ([(0xfee00000, 0xfeefffff, "msi")], ["0000:00:02.0"]),
+          2: ([(0x7a000000, 0x7a7fffff, "direct-relaxable"),
+               (0xfee00000, 0xfeefffff, "msi")],
+              ["0000:00:1f.0", "0000:00:1f.3"])}
+    h2 = {5: ([(0x08000000, 0x080fffff, "msi"),
+               (0x80000000, 0x8fffffff, "reserved")], ["0000:02:00.0"])}
+    reports = {"h1.json": env.report("h1", h1),
+               "h2.json": env.report("h2", h2)}
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "..", "..", "docs", "tools", "memmap-plan.rst")
+    examples = list(doc_examples(doc))
+    assert len(examples) == 3, examples
+    for argv, expected in examples:
+        argv = [reports.get(a, a) for a in argv]
+        if argv[0] == "report":
+            argv += ["--sysfs-root", env.sysfs(h1)]
+        rc, out, err = env.run(*argv)
+        assert out.splitlines() == expected, (argv, out, err)
 
 
 @test
