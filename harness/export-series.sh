@@ -33,14 +33,33 @@ if [ -n "$missing" ]; then
     exit 1
 fi
 
+# maintain FILE...: list new files in our MAINTAINERS section, which
+# goes right after "Machine core"
+maintain() {
+    /usr/bin/python3 - "$tree/MAINTAINERS" "$@" <<'PY'
+import sys
+path, files = sys.argv[1], sys.argv[2:]
+lines = open(path).read().split("\n")
+head = "Guest memory map (memmap)"
+if head not in lines:
+    at = lines.index("", lines.index("Machine core"))
+    lines[at:at] = ["", head, "M: memmap developers <memmap@localhost>",
+                    "S: Maintained"]
+end = lines.index("", lines.index(head))
+lines[end:end] = ["F: " + f for f in files]
+open(path, "w").write("\n".join(lines))
+PY
+}
+
 commit() {
-    local subject=$1 files=$2 body=$3 f
+    local subject=$1 files=$2 body=$3 f new=()
     for f in $files; do
         case "$f" in
         patches/*) git -C "$tree" apply "$repo/$f" ;;
-        *) install -D -m 644 "$repo/$f" "$tree/$f" ;;
+        *) install -D -m 644 "$repo/$f" "$tree/$f"; new+=("$f") ;;
         esac
     done
+    [ ${#new[@]} = 0 ] || maintain "${new[@]}"
     git -C "$tree" add -A
     printf '%s\n\n%s\n\nSigned-off-by: %s\n' "$subject" "$body" \
         "memmap developers <memmap@localhost>" |

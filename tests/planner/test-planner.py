@@ -136,6 +136,7 @@ class Env:
 
 
 def unusable(hosts):
+    """The (start, end, type) of the regions that RAM must avoid."""
     for groups in hosts.values():
         for regions, _ in groups.values():
             for start, end, t in regions:
@@ -145,6 +146,7 @@ def unusable(hosts):
 
 def assert_ram_avoids(env, frag, ram, windows):
     """Boot the map and check that its RAM adds up and avoids windows."""
+    windows = list(windows)
     regions = env.boot(frag, ram)
     pieces = [(b, l) for b, l, t in regions if t == "ram"]
     assert sum(l - b + 1 for b, l in pieces) == ram, pieces
@@ -156,8 +158,10 @@ def assert_ram_avoids(env, frag, ram, windows):
 
 
 def parse_fragment(frag):
-    holes = re.findall(r"memmap\.(\d+)\.type=hole,memmap\.\1\.base=0x([0-9a-f]+)"
-                       r",memmap\.\1\.size=0x([0-9a-f]+)", frag)
+    """The (base, size) of the holes of a plan's -machine fragment."""
+    holes = re.findall(r"memmap\.(\d+)\.type=hole,"
+                       r"memmap\.\1\.base=0x([0-9a-f]+),"
+                       r"memmap\.\1\.size=0x([0-9a-f]+)", frag)
     assert fragment([(int(b, 16), int(s, 16)) for _, b, s in holes]) == frag
     return [(int(b, 16), int(s, 16)) for _, b, s in holes]
 
@@ -207,8 +211,8 @@ def report_device_filter(env):
     devices = json.loads(out)["devices"]
     assert [d["bdf"] for d in devices] == ["0000:02:00.0"], devices
     assert len(devices[0]["reserved-regions"]) == 2, devices
-    rc, out, err = env.run("report", "--sysfs-root", root,
-                           "--device", "0000:02:00.0", "--device", "0000:09:00.0")
+    rc, out, err = env.run("report", "--sysfs-root", root, "--device",
+                           "0000:02:00.0", "--device", "0000:09:00.0")
     assert rc == 2 and not out, (rc, out)
     assert "device 0000:09:00.0 is in no IOMMU group" in err, err
     # the regions of groups without reported devices are not read
