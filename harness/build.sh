@@ -15,8 +15,12 @@ obj=$build/obj
 "$repo/harness/fetch-qemu.sh" "$build"
 "$repo/harness/overlay.sh" "$repo" "$build"
 
+# ccache shared by every clone on this machine: paths under the build
+# folder are hashed relative to it, so a fresh clone hits the cache.
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+export CCACHE_BASEDIR=$build
+export CCACHE_NOHASHDIR=1
 config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
  --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
  --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
@@ -35,7 +39,7 @@ if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-config" 2>/dev/null)" !
 fi
 
 targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap tests/qtest/memmap-test
-    tests/qtest/qom-test tests/qtest/test-hmp"
+    tests/qtest/qom-test tests/qtest/test-hmp contrib/memmap-plan/memmap-plan"
 for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done
@@ -50,3 +54,4 @@ for f in /usr/share/qemu/* /usr/share/seabios/*; do
         ln -s "$f" "$obj/qemu-bundle/usr/share/qemu/"
 done
 ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"
+ln -sf obj/contrib/memmap-plan/memmap-plan "$build/memmap-plan"

@@ -111,7 +111,9 @@ static bool check_options(unsigned command, const char *name)
     size_t i;
 
     for (i = 0; i < ARRAY_SIZE(entry_commands); i++) {
-        if (*(char **)entries[i].arg_data && !(entry_commands[i] & command)) {
+        gpointer given = *(gpointer *)entries[i].arg_data;
+
+        if (given && !(entry_commands[i] & command)) {
             error_report("--%s is not an option of %s", entries[i].long_name,
                          name);
             return false;
