@@ -74,6 +74,11 @@ run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap "${generic[@]}"
 run_tap docs-examples /usr/bin/python3 "$repo/tests/docs/test-doc-examples.py" \
     --qemu "$obj/qemu-system-aarch64" "$repo"/docs/system/memmap.rst
 
+# planner layer: memmap-plan on sysfs trees the test builds, its plans
+# fed to the real QEMU
+run_tap planner /usr/bin/python3 "$repo/tests/planner/test-planner.py" \
+    --planner "$build/memmap-plan" --qemu "$obj/qemu-system-aarch64"
+
 # guest layer: Debian's arm64 kernel booted under TCG
 if "$repo/harness/guest-assets.sh" "$build" > "$logs/guest-assets.log" 2>&1
 then
