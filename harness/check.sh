@@ -93,5 +93,10 @@ else
     failed=$((failed + 1))
 fi
 
+# VFIO layer: real VFIO under nested emulation (an x86_64 guest with an
+# emulated IOMMU assigns an emulated PCI device to our QEMU)
+run_tap vfio-nested /usr/bin/python3 "$repo/tests/vfio/test-vfio-nested.py" \
+    --qemu-aarch64 "$build/qemu-system-aarch64" --build "$build"
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

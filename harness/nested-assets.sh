@@ -9,8 +9,9 @@
 #   BUILD_DIR/nested/initramfs-base.cpio.gz   busybox, vfio modules, /init,
 #                                             /lib/qmp.sh
 #   BUILD_DIR/nested/qemu.cpio                QEMU_BINARY (default
-#                                             BUILD_DIR/qemu-system-aarch64)
-#                                             and its shared libraries
+#                                             BUILD_DIR/qemu-system-aarch64),
+#                                             the memmap-plan next to it,
+#                                             and their shared libraries
 #
 # /init runs /scenario.sh, which harness/nestedlib.py adds as a third
 # cpio (the kernel takes concatenated archives).  The .debs are kept in
@@ -24,6 +25,7 @@ build=$(realpath -m "$1")
 nested=$build/nested
 dl=$nested/dl
 qemu=$(realpath "${2:-$build/qemu-system-aarch64}")
+planner=$(realpath "$(dirname "${2:-$build/qemu-system-aarch64}")/memmap-plan")
 kernel=$nested/vmlinuz-amd64
 base=$nested/initramfs-base.cpio.gz
 qcpio=$nested/qemu.cpio
@@ -239,14 +241,16 @@ EOF
     mv "$base.tmp" "$base"
 fi
 
-# QEMU, its libraries and the dynamic loader at their host paths.
-stamp=$(stat -L -c '%n %s %Y' "$qemu")
+# QEMU and the memmap-plan next to it, their libraries and the dynamic
+# loader at their host paths.
+stamp=$(stat -L -c '%n %s %Y' "$qemu" "$planner")
 if [ ! -f "$qcpio" ] || [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
 then
     root=$tmp/qroot
     mkdir -p "$root/usr/bin"
     strip -o "$root/usr/bin/qemu-system-aarch64" "$qemu"
-    for lib in $(ldd "$qemu" | grep -o '/[^ ]*'); do
+    strip -o "$root/usr/bin/memmap-plan" "$planner"
+    for lib in $( (ldd "$qemu"; ldd "$planner") | grep -o '/[^ ]*' | sort -u); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done

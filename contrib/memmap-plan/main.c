@@ -14,6 +14,7 @@
 static char *sysfs_root, *host, **devices;
 static char *ram, *base, *align, *max_addr, *format, *memmap;
 static char **args;
+static gboolean explicit_ram;
 
 static GOptionEntry entries[] = {
     { "sysfs-root", 0, 0, G_OPTION_ARG_FILENAME, &sysfs_root,
@@ -32,6 +33,8 @@ static GOptionEntry entries[] = {
       "plan: guest RAM must end below ADDR (default: no limit)", "ADDR" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &format,
       "plan: output format (default: cmdline)", "cmdline|json" },
+    { "explicit", 0, 0, G_OPTION_ARG_NONE, &explicit_ram,
+      "plan: list the RAM pieces too (type=ram entries)", NULL },
     { "memmap", 0, 0, G_OPTION_ARG_STRING, &memmap,
       "check: the map, as memmap.N.KEY=VALUE,...", "FRAGMENT" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args,
@@ -65,7 +68,11 @@ static bool parse_size(const char *opt, const char *str, uint64_t *val)
 
 static bool plan_options(PlanOptions *o)
 {
-    *o = (PlanOptions) { .base = 0x40000000, .align = MEMMAP_MIN_ALIGN };
+    *o = (PlanOptions) {
+        .base = 0x40000000,
+        .align = MEMMAP_MIN_ALIGN,
+        .explicit_ram = explicit_ram,
+    };
 
     if (!ram) {
         error_report("--ram is required");
@@ -101,7 +108,7 @@ enum {
 /* The commands that take each option of entries[] */
 static const unsigned entry_commands[] = {
     REPORT, REPORT, REPORT, PLAN | CHECK, PLAN | CHECK, PLAN | CHECK, PLAN,
-    PLAN, CHECK,
+    PLAN, PLAN, CHECK,
 };
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(entry_commands) != ARRAY_SIZE(entries) - 2);
 

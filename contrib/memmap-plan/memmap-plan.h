@@ -91,12 +91,15 @@ static inline const ResvRegion *device_regions(const HostReport *report,
  * @base: where the machine places RAM without ram entries
  * @align: alignment of holes, a power of 2 of at least 64 KiB
  * @max_addr: RAM must end below this address; 0 for no limit
+ * @explicit_ram: plan lists the RAM pieces as well as the holes, so that
+ *     the map holds whatever the machine's RAM base
  */
 typedef struct PlanOptions {
     uint64_t ram;
     uint64_t base;
     uint64_t align;
     uint64_t max_addr;
+    bool explicit_ram;
 } PlanOptions;
 
 int plan_main(const PlanOptions *opts, bool json, char **reports);

@@ -179,6 +179,32 @@ static MemMapRangeList *holes_to_memmap(const GArray *holes)
     return list;
 }
 
+/* @holes and the RAM pieces of @layout, in address order */
+static MemMapRangeList *explicit_memmap(const MemMapLayout *layout,
+                                        const GArray *holes)
+{
+    MemMapRangeList *list = NULL, **tail = &list;
+    unsigned r = 0, h = 0;
+
+    while (r < layout->ram->len || h < holes->len) {
+        const Range *piece = r < layout->ram->len ?
+            &g_array_index(layout->ram, MemMapPiece, r).range : NULL;
+        const Range *hole = h < holes->len ?
+            &g_array_index(holes, Range, h) : NULL;
+        bool is_ram = !hole || (piece && piece->lob < hole->lob);
+        const Range *next = is_ram ? piece : hole;
+        MemMapRange *e = g_new0(MemMapRange, 1);
+
+        e->type = is_ram ? MEM_MAP_TYPE_RAM : MEM_MAP_TYPE_HOLE;
+        e->base = next->lob;
+        e->size = range_size(next);
+        QAPI_LIST_APPEND(tail, e);
+        r += is_ram;
+        h += !is_ram;
+    }
+    return list;
+}
+
 static void print_memmap(MemMapRangeList *list, bool json)
 {
     g_autoptr(GString) out = NULL;
@@ -255,6 +281,10 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
             return EXIT_BAD_INPUT;
         }
         fits = !o->max_addr || layout->last < o->max_addr;
+    }
+    if (fits && o->explicit_ram) {
+        qapi_free_MemMapRangeList(memmap);
+        memmap = explicit_memmap(layout, holes);
     }
     if (!fits) {
         g_autofree char *end = layout ?

@@ -69,11 +69,19 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
 {
     ERRP_GUARD();
     uint64_t base = QEMU_ALIGN_DOWN(window->lob, MEMMAP_MIN_ALIGN);
+    bool top = window->upb >= UINT64_MAX - MEMMAP_MIN_ALIGN;
+    uint64_t size = top ? 0 :
+        ROUND_UP(window->upb + 1, MEMMAP_MIN_ALIGN) - base;
+    g_autofree char *fix = top ?
+        g_strdup_printf("guest memory must end below 0x%" PRIx64, base) :
+        g_strdup_printf("a memmap hole at 0x%" PRIx64 " of size 0x%" PRIx64
+                        " keeps guest RAM out of it", base, size);
     GList *gaps = NULL;
 
     error_setg(errp, "%s 0x%" PRIx64 "-0x%" PRIx64 " overlaps 0x%" PRIx64
                "-0x%" PRIx64 ", which the host IOMMU cannot map for this "
-               "device", what, bad->lob, bad->upb, window->lob, window->upb);
+               "device; %s", what, bad->lob, bad->upb, window->lob,
+               window->upb, fix);
 
     range_inverse_array(usable, &gaps, 0, UINT64_MAX);
     error_append_hint(errp, "Unusable IOVA windows of the device:");
@@ -83,16 +91,10 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
     }
     error_append_hint(errp, "\n");
     g_list_free_full(gaps, g_free);
-
-    if (window->upb >= UINT64_MAX - MEMMAP_MIN_ALIGN) {
-        error_append_hint(errp, "Keep guest memory below 0x%" PRIx64 ".\n",
-                          window->lob);
-    } else {
-        error_append_hint(errp, "Keep guest RAM out of the window with a "
-                          "memmap hole, e.g. -machine virt,memmap.0.type=hole,"
-                          "memmap.0.base=0x%" PRIx64 ",memmap.0.size=0x%"
-                          PRIx64 "\n", base,
-                          ROUND_UP(window->upb + 1, MEMMAP_MIN_ALIGN) - base);
+    if (!top) {
+        error_append_hint(errp, "For example: -machine virt,memmap.0.type="
+                          "hole,memmap.0.base=0x%" PRIx64 ",memmap.0.size=0x%"
+                          PRIx64 "\n", base, size);
     }
 }
 
@@ -104,6 +106,7 @@ static bool maps_system_memory(VFIOContainerBase *bcontainer)
 bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
                        Error **errp)
 {
+    Error *err = NULL;
     GList *ram;
     Range bad, window;
     bool fits;
@@ -124,13 +127,13 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
         return true;
     }
 
-    describe_misfit(errp, "guest memory", bcontainer->iova_ranges,
+    describe_misfit(&err, "guest memory", bcontainer->iova_ranges,
                     &bad, &window);
     if (vbasedev->iova_check == IOVA_CHECK_POLICY_RELAXED) {
-        warn_report_err(*errp);
-        *errp = NULL;
+        warn_reportf_err(err, "vfio %s: ", vbasedev->name);
         return true;
     }
+    error_propagate(errp, err);
     return false;
 }
 
@@ -151,7 +154,7 @@ bool vfio_memmap_check_new_memory(const Range *range, Error **errp)
         }
         describe_misfit(errp, "new memory", bcontainer->iova_ranges,
                         &bad, &window);
-        error_prepend(errp, "%s: ", vbasedev->name);
+        error_prepend(errp, "vfio %s: ", vbasedev->name);
         return false;
     }
     return true;

@@ -20,20 +20,27 @@ from nestedlib import NestedError, run_scenario  # noqa: E402
 
 # What QEMU says when it refuses the device with RAM over the window:
 # every substring ({host} is the device's PCI address) must be in the
-# device_add error, and in QEMU's stderr for the cold-plug.  Hints (the
-# memmap hole to use) reach stderr, not QMP.  Without the memmap VFIO
-# check QEMU fails the DMA map instead: "vfio_container_dma_map(...) =
-# -22 (Invalid argument)".
+# device_add error, and in QEMU's stderr for the cold-plug (which also
+# gets the hints: the unusable windows, a -machine example).  Without
+# the memmap VFIO check QEMU fails the DMA map instead:
+# "vfio_container_dma_map(...) = -22 (Invalid argument)", which is what
+# the relaxed policy leads to.
+MISFIT = ("0xf0000000-0xffffffff overlaps 0xfee00000-0xfeefffff, which "
+          "the host IOMMU cannot map for this device; a memmap hole at "
+          "0xfee00000 of size 0x100000 keeps guest RAM out of it")
 REFUSAL = {
-    "hot-plug": ["vfio {host}: ",
-                 "guest memory 0xf0000000-0xffffffff overlaps "
-                 "0xfee00000-0xfeefffff",
-                 "host IOMMU cannot map"],
-    "cold-plug": ["vfio {host}: ",
-                  "guest memory 0xf0000000-0xffffffff overlaps "
+    "hot-plug": ["vfio {host}: ", "guest memory " + MISFIT],
+    "cold-plug": ["vfio {host}: ", "guest memory " + MISFIT,
+                  "Unusable IOVA windows of the device: "
                   "0xfee00000-0xfeefffff",
-                  "host IOMMU cannot map",
-                  "memmap.0.type=hole,memmap.0.base=0xfee00000"],
+                  "memmap.0.type=hole,memmap.0.base=0xfee00000,"
+                  "memmap.0.size=0x100000"],
+    "relaxed": ["vfio {host}: ", "vfio_container_dma_map(",
+                "-22 (Invalid argument)"],
+    "relaxed-warning": ["warning: vfio {host}: ", "guest memory " + MISFIT],
+    "memory": ["{host}: new memory 0xfe000000-0xfeffffff overlaps "
+               "0xfee00000-0xfeefffff, which the host IOMMU cannot map for "
+               "this device"],
 }
 
 # The inner machines: 256 MiB of RAM, since type1 pins all of it.
@@ -49,6 +56,9 @@ MAPS = {
             "memmap.0.size=0xee00000,memmap.1.type=hole,"
             "memmap.1.base=0xfee00000,memmap.1.size=1M,memmap.2.type=ram,"
             "memmap.2.base=0xfef00000,memmap.2.size=0x1200000 -m 256M",
+    # RAM at 1 GiB and room for memory devices up to 5 GiB: the area
+    # 0x80000000-0x13fffffff includes the window.
+    "memory": "-M virt -m 256M,maxmem=4G",
 }
 
 # The scenarios, run in order in one guest.  HOST is the device's PCI
@@ -106,13 +116,52 @@ r hole.start q_start 3 $BASE $MAP_hole $RP
 r hole.memmap q_cmd 3 query-memmap
 r hole.add q_cmd 3 device_add "$DEV"
 r hole.peripheral q_cmd 3 qom-list "$PERIPH"
+r hole.locked q_locked 3
 q_stop 3
 r hole-cold.start q_start 3 $BASE $MAP_hole $RP $COLD
 r hole-cold.status q_cmd 3 query-status
 q_stop 3
 
-# 5. TODO: memmap-plan report inside the guest, once the planner is
-# built: its host report must list this window for $HOST.
+# 5. the relaxed policy: a warning, then the kernel refuses the map.
+t relaxed
+r relaxed.start q_start 3 $BASE $MAP_over $RP
+r relaxed.add q_cmd 3 device_add "${DEV%\}}, \"iova-check\": \"relaxed\"}"
+r relaxed.status q_cmd 3 query-status
+r relaxed.peripheral q_cmd 3 qom-list "$PERIPH"
+r relaxed.stderr q_err 3
+q_stop 3
+
+# 6. memory plugged into the window while the device is attached is
+# refused, the VM lives on; elsewhere it is taken.
+t memory
+RP1="-device pcie-root-port,id=rp1,chassis=2"
+VMEM='"driver": "virtio-mem-pci", "bus": "rp1", "requested-size": 0'
+r memory.start q_start 3 $BASE $MAP_memory $RP $RP1
+r memory.add q_cmd 3 device_add "$DEV"
+r memory.backend q_cmd 3 object-add \
+    '{"qom-type": "memory-backend-ram", "id": "vmem", "size": 16777216}'
+r memory.in-window q_cmd 3 device_add \
+    "{$VMEM, \"id\": \"vm0\", \"memdev\": \"vmem\", \"memaddr\": 4261412864}"
+r memory.status q_cmd 3 query-status
+r memory.elsewhere q_cmd 3 device_add \
+    "{$VMEM, \"id\": \"vm1\", \"memdev\": \"vmem\", \"memaddr\": 2147483648}"
+q_stop 3
+
+# 7. memmap-plan on this host: the report lists the window, the map that
+# put RAM over it does not fit, the planned one does.
+t planner
+memmap-plan report --host nested --device $HOST > /tmp/report.json
+echo "R planner.report $(tr -d '\n ' < /tmp/report.json)"
+memmap-plan check --ram 256M --base 0xf0000000 --memmap '' /tmp/report.json \
+    > /tmp/check.out
+echo "R planner.check $? $(cat /tmp/check.out)"
+PLAN=$(memmap-plan plan --ram 256M --base 0xf0000000 --explicit \
+       /tmp/report.json)
+echo "R planner.plan $PLAN"
+r planner.start q_start 3 $BASE -M "virt,$PLAN" -m 256M $RP
+r planner.add q_cmd 3 device_add "$DEV"
+r planner.peripheral q_cmd 3 qom-list "$PERIPH"
+q_stop 3
 t end
 exit 0
 """
@@ -157,12 +206,52 @@ def expect(key, text, kind, results):
         raise Fail(f"{key}: {missing} not in {text!r}")
 
 
-def refused(key):
+def refused(key, kind="hot-plug"):
     def check(results, window):
         answer = reply(results, key)
         if "error" not in answer:
             raise Fail(f"{key}: not refused: {answer}")
-        expect(key, answer["error"]["desc"], "hot-plug", results)
+        expect(key, answer["error"]["desc"], kind, results)
+    return check
+
+
+def warned(key, kind):
+    def check(results, window):
+        expect(key, results.get(key, ""), kind, results)
+    return check
+
+
+def planner_report(key):
+    """The host report lists the device with the window as msi."""
+    def check(results, window):
+        report = json.loads(results.get(key) or "{}")
+        regions = [(r["start"], r["end"], r["type"])
+                   for d in report.get("devices", [])
+                   if d["bdf"] == results["host"]
+                   for r in d["reserved-regions"]]
+        if (window[0], window[1], "msi") not in regions:
+            raise Fail(f"{key}: {results['host']} window not in {report}")
+    return check
+
+
+def planner_check(key):
+    """check names the host, the device and the window, exit 1."""
+    def check(results, window):
+        want = (f"1 nested: {results['host']} (IOMMU group ",
+                f"overlaps msi region {hex(window[0])}-{hex(window[1])}")
+        value = results.get(key, "")
+        if not value.startswith(want[0]) or want[1] not in value:
+            raise Fail(f"{key}: {value!r} lacks {want}")
+    return check
+
+
+def planner_plan(key):
+    """The plan is explicit RAM around a hole over the window."""
+    def check(results, window):
+        want = (f"memmap.1.type=hole,memmap.1.base={hex(window[0])},"
+                f"memmap.1.size={hex(window[1] + 1 - window[0])}")
+        if want not in results.get(key, ""):
+            raise Fail(f"{key}: {results.get(key)!r} lacks {want}")
     return check
 
 
@@ -246,8 +335,36 @@ CHECKS = [
      returns("hole.add")),
     ("hole over the window: hostdev0 in /machine/peripheral",
      peripheral("hole.peripheral", True)),
+    ("hole over the window: both RAM pieces pinned",
+     locked("hole.locked", 256 << 10, 512 << 10)),
     ("hole over the window: cold-plugged VM answers query-status",
      returns("hole-cold.status", '"status": "prelaunch"')),
+    ("relaxed policy: a warning names the misfit",
+     warned("relaxed.stderr", "relaxed-warning")),
+    ("relaxed policy: then the kernel refuses the DMA map",
+     refused("relaxed.add", "relaxed")),
+    ("relaxed policy: VM still answers query-status",
+     returns("relaxed.status", '"status": "prelaunch"')),
+    ("relaxed policy: no ghost hostdev0",
+     peripheral("relaxed.peripheral", False)),
+    ("memory plug: device attached",
+     returns("memory.add")),
+    ("memory plug: virtio-mem in the window refused",
+     refused("memory.in-window", "memory")),
+    ("memory plug: VM still answers query-status",
+     returns("memory.status", '"status": "prelaunch"')),
+    ("memory plug: virtio-mem clear of the window taken",
+     returns("memory.elsewhere")),
+    ("memmap-plan report lists the device's window",
+     planner_report("planner.report")),
+    ("memmap-plan check refuses RAM over the window",
+     planner_check("planner.check")),
+    ("memmap-plan plan puts a hole over the window",
+     planner_plan("planner.plan")),
+    ("memmap-plan's map: QEMU takes the device",
+     returns("planner.add")),
+    ("memmap-plan's map: hostdev0 in /machine/peripheral",
+     peripheral("planner.peripheral", True)),
 ]
 
 # An unusable reserved region of the device: the kernel's type1 driver
