@@ -20,17 +20,7 @@ mkdir -p "$dl"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Print the cached .deb of arm64 package $1, downloading it if needed.
-fetch_deb() {
-    local deb
-    deb=$(ls "$dl/$1"_*_arm64.deb 2>/dev/null | sort -V | tail -n 1 || true)
-    if [ -z "$deb" ]; then
-        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root \
-            "$1:arm64") >&2
-        deb=$(ls "$dl/$1"_*_arm64.deb | sort -V | tail -n 1)
-    fi
-    echo "$deb"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/debs.sh"
 
 # Extract the files matching glob $2 from .deb $1 into directory $3.
 extract() {
@@ -39,16 +29,7 @@ extract() {
 }
 
 if [ ! -f "$kernel" ]; then
-    # linux-image-arm64 is a metapackage; fetch the versioned image.
-    pkg=$(apt-cache depends linux-image-arm64:arm64 |
-          sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-arm64\).*/\1/p' |
-          head -n 1)
-    if [ -z "$pkg" ]; then
-        echo "guest-assets.sh: cannot resolve linux-image-arm64:arm64" \
-             "(is the arm64 architecture configured?)" >&2
-        exit 1
-    fi
-    deb=$(fetch_deb "$pkg")
+    deb=$(kernel_deb "$dl" arm64)
     extract "$deb" './boot/vmlinuz-*' "$tmp/kernel"
     cp "$tmp"/kernel/boot/vmlinuz-* "$kernel.tmp"
     mv "$kernel.tmp" "$kernel"
@@ -56,7 +37,7 @@ fi
 
 if [ ! -f "$initrd" ] || [ "${BASH_SOURCE[0]}" -nt "$initrd" ]; then
     root=$tmp/root
-    extract "$(fetch_deb busybox-static)" ./bin/busybox "$root"
+    extract "$(fetch_deb "$dl" arm64 busybox-static)" ./bin/busybox "$root"
     mkdir -p "$root"/{dev,proc,sys,sbin,usr/bin,usr/sbin}
     cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -83,7 +64,6 @@ echo "=== MEMMAP-GUEST-END ==="
 poweroff -f
 EOF
     chmod 755 "$root/init"
-    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
-        gzip -9 > "$initrd.tmp"
+    mkcpio "$root" | gzip -9 > "$initrd.tmp"
     mv "$initrd.tmp" "$initrd"
 fi

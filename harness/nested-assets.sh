@@ -35,35 +35,13 @@ mkdir -p "$dl"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Print the cached .deb of amd64 package $1, downloading it if needed.
-fetch_deb() {
-    local deb
-    deb=$(ls "$dl/$1"_*_amd64.deb 2>/dev/null | sort -V | tail -n 1 || true)
-    if [ -z "$deb" ]; then
-        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root \
-            "$1:amd64") >&2
-        deb=$(ls "$dl/$1"_*_amd64.deb | sort -V | tail -n 1)
-    fi
-    echo "$deb"
-}
-
-# Write a newc cpio of directory $1 to stdout.
-mkcpio() {
-    (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
-}
+. "$(dirname "${BASH_SOURCE[0]}")/debs.sh"
 
 # The kernel package: linux-image-amd64 is a metapackage.
 kdeb=$(ls "$dl"/linux-image-*-amd64_*_amd64.deb 2>/dev/null | tail -n 1 ||
        true)
 if [ -z "$kdeb" ]; then
-    pkg=$(apt-cache depends linux-image-amd64:amd64 |
-          sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-amd64\).*/\1/p' |
-          head -n 1)
-    if [ -z "$pkg" ]; then
-        echo "nested-assets.sh: cannot resolve linux-image-amd64" >&2
-        exit 1
-    fi
-    kdeb=$(fetch_deb "$pkg")
+    kdeb=$(kernel_deb "$dl" amd64)
 fi
 
 if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
@@ -74,7 +52,7 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
 
     root=$tmp/root
     mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin,lib/nested}
-    dpkg-deb --fsys-tarfile "$(fetch_deb busybox-static)" |
+    dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" amd64 busybox-static)" |
         tar -x -C "$root" ./bin/busybox
 
     # The modules and their dependencies (from each module's .modinfo,

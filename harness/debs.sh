@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by the guest asset scripts (sourced): Debian packages of a
+# foreign or native architecture, cached in a download folder.
+
+# fetch_deb DL ARCH PKG: print the cached .deb of PKG for ARCH in DL,
+# downloading it first if needed
+fetch_deb() {
+    local deb
+    deb=$(ls "$1/$3"_*_"$2".deb 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$deb" ]; then
+        (cd "$1" && apt-get download -q -o APT::Sandbox::User=root \
+            "$3:$2") >&2
+        deb=$(ls "$1/$3"_*_"$2".deb | sort -V | tail -n 1)
+    fi
+    echo "$deb"
+}
+
+# kernel_deb DL ARCH: print the .deb of Debian's kernel for ARCH
+# (linux-image-ARCH is a metapackage: fetch the versioned image it names)
+kernel_deb() {
+    local pkg
+    pkg=$(apt-cache depends "linux-image-$2:$2" |
+          sed -n "s/^ *Depends: \(linux-image-[0-9][^:]*-$2\).*/\1/p" |
+          head -n 1)
+    if [ -z "$pkg" ]; then
+        echo "cannot resolve linux-image-$2:$2 (is the $2 architecture" \
+             "configured? run harness/setup-host.sh)" >&2
+        return 1
+    fi
+    fetch_deb "$1" "$2" "$pkg"
+}
+
+# mkcpio DIR: write a newc cpio of DIR to stdout
+mkcpio() {
+    (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
+}
