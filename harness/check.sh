@@ -70,6 +70,17 @@ fi
 run_tap qtest-qom "$obj/tests/qtest/qom-test" --tap "${generic[@]}"
 run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap "${generic[@]}"
 
+# ABI layer: without memmap, the device tree and memory tree are those
+# of Debian's own QEMU 10.0 build
+if ref=$("$repo/harness/ref-qemu.sh" "$build" 2> "$logs/ref-qemu.log"); then
+    run_tap abi-default /usr/bin/python3 "$repo/tests/abi/test-default-abi.py" \
+        --qemu "$obj/qemu-system-aarch64" --reference "$ref"
+else
+    echo "== abi-default: the reference QEMU could not be unpacked"
+    tail -n 20 "$logs/ref-qemu.log" | sed 's/^/   | /'
+    failed=$((failed + 1))
+fi
+
 # docs layer: the worked examples of our docs, run for real
 run_tap docs-examples /usr/bin/python3 "$repo/tests/docs/test-doc-examples.py" \
     --qemu "$obj/qemu-system-aarch64" "$repo"/docs/system/memmap.rst
