@@ -357,6 +357,28 @@ def plan_base(env):
 
 
 @test
+def plan_explicit(env):
+    """--explicit lists the RAM pieces too, so the map holds from any
+    base: QEMU places the RAM exactly there."""
+    rc, out, err = env.run("plan", "--ram", "1G", "--base", "0xc0000000",
+                           "--explicit", "--format", "json",
+                           env.report("h-x86", HOSTS["h-x86"]))
+    assert rc == 0, err
+    assert json.loads(out) == [
+        {"type": "ram", "base": 0xc0000000, "size": 0x3ee00000},
+        {"type": "hole", "base": 0xfee00000, "size": 0x100000},
+        {"type": "ram", "base": 0xfef00000, "size": 0x1200000},
+    ], out
+    rc, out, err = env.run("plan", "--ram", "1G", "--base", "0xc0000000",
+                           "--explicit", env.report("h-x86", HOSTS["h-x86"]))
+    assert rc == 0, err
+    regions = assert_ram_avoids(env, out.strip(), GiB,
+                                unusable({"h": HOSTS["h-x86"]}))
+    assert [(b, t) for b, _, t in regions if t != "device"] == [
+        (0xc0000000, "ram"), (0xfee00000, "hole"), (0xfef00000, "ram")]
+
+
+@test
 def plan_types_follow_vfio_type1(env):
     """Every type but direct-relaxable keeps RAM out (the kernel's
     vfio_iommu_resv_exclude() skips only IOMMU_RESV_DIRECT_RELAXABLE)."""
