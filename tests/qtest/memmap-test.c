@@ -416,6 +416,51 @@ static void test_bad(const void *opaque)
     }
 }
 
+/*
+ * Random maps, mostly bad, from edge values: QEMU must exit 0 or 1 and
+ * never die from a signal.
+ */
+static void test_random(void)
+{
+    static const char *const types[] = { "ram", "hole" };
+    static const char *const values[] = {
+        "0", "1", "64K", "0x10000", "0x3f000000", "1G", "0x50000000",
+        "2G", "0xfee00000", "1M", "4G", "0xffffffff", "0x10000000000",
+        "0xffffffffffff0000", "0xffffffffffffffff", "512M", "768M",
+    };
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    GRand *rand = g_rand_new_with_seed(20261125);
+
+    for (int run = 0; run < 100; run++) {
+        g_autoptr(GString) map = g_string_new("virt");
+        g_autofree char *err = NULL;
+        int n = g_rand_int_range(rand, 1, 5), status;
+        const char *argv[] = {
+            qemu, "-nodefaults", "-display", "none", "-accel", "tcg",
+            "-m", "1G", "-M", NULL, "-M", "dumpdtb=/dev/null", NULL,
+        };
+
+        for (int i = 0; i < n; i++) {
+            g_string_append_printf(map, ",memmap.%d.type=%s,memmap.%d.base=%s,"
+                                   "memmap.%d.size=%s", i,
+                                   types[g_rand_int_range(rand, 0, 2)], i,
+                                   values[g_rand_int_range(rand, 0,
+                                          ARRAY_SIZE(values))], i,
+                                   values[g_rand_int_range(rand, 0,
+                                          ARRAY_SIZE(values))]);
+        }
+        argv[9] = map->str;
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                                   G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                                   NULL, &err, &status, NULL));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) {
+            g_printerr("-M %s: status 0x%x: %s\n", map->str, status, err);
+            g_assert_not_reached();
+        }
+    }
+    g_rand_free(rand);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -431,6 +476,7 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/memmap/floating-above-holes", test_floating_above_holes);
     qtest_add_func("/memmap/property", test_property);
+    qtest_add_func("/memmap/random", test_random);
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
         qtest_add_data_func(path, &bad[i], test_bad);
