@@ -81,6 +81,15 @@ done < patches/export.txt
 commit "$subject" "$files" "$body"
 
 git -C "$tree" format-patch -q --cover-letter -o "$out" base
+/usr/bin/python3 - "$out"/0000-cover-letter.patch \
+    "$repo/patches/cover-letter.txt" <<'PY'
+import sys
+letter, text = sys.argv[1], open(sys.argv[2]).read().split("\n", 1)
+body = open(letter).read()
+body = body.replace("*** SUBJECT HERE ***", text[0])
+body = body.replace("*** BLURB HERE ***", text[1].strip())
+open(letter, "w").write(body)
+PY
 echo "exported $(ls "$out" | grep -vc cover-letter) patches to $out"
 cd "$tree"
 status=0
