@@ -24,7 +24,10 @@ export CCACHE_NOHASHDIR=1
 config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
  --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
  --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
-stamp="$(cat "$build/qemu/.memmap-base") $config_args"
+# QEMU's configure writes the compiler into meson's cross file, where
+# meson does not add ccache by itself: name it in CC.
+export CC="ccache cc"
+stamp="$(cat "$build/qemu/.memmap-base") $CC $config_args"
 if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$obj"
     mkdir -p "$obj"
