@@ -237,6 +237,33 @@ static void test_floating_above_holes(void)
     qtest_quit(qts);
 }
 
+/* The same map from a -readconfig [machine] section */
+static void test_readconfig(void)
+{
+    static const char cfg[] =
+        "[machine]\n"
+        "  type = \"virt\"\n"
+        "  memmap.0.type = \"hole\"\n"
+        "  memmap.0.base = \"0x50000000\"\n"
+        "  memmap.0.size = \"256M\"\n";
+    static const Piece ram[] = {
+        { 0x40000000, 256 * MiB, -1 }, { 0x60000000, 768 * MiB, -1 },
+    };
+    g_autofree char *path = NULL;
+    g_autofree char *args = NULL;
+    int fd = g_file_open_tmp("memmap-test-XXXXXX.cfg", &path, NULL);
+    QTestState *qts;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, cfg, sizeof(cfg) - 1), ==, sizeof(cfg) - 1);
+    close(fd);
+    args = g_strdup_printf("-readconfig %s -m 1G", path);
+    qts = qtest_init(args);
+    check_query(qts, ram, ARRAY_SIZE(ram));
+    qtest_quit(qts);
+    unlink(path);
+}
+
 static void test_property(void)
 {
     QTestState *qts = qtest_init(
@@ -476,6 +503,7 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/memmap/floating-above-holes", test_floating_above_holes);
     qtest_add_func("/memmap/property", test_property);
+    qtest_add_func("/memmap/readconfig", test_readconfig);
     qtest_add_func("/memmap/random", test_random);
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
