@@ -398,6 +398,22 @@ static GList *ranges(const uint64_t (*bounds)[2], int n)
     return list;
 }
 
+/* memmap_ranges_inside() on lists made from arrays of bounds */
+static bool inside(const uint64_t (*usable)[2], int nu,
+                   const uint64_t (*ram)[2], int nr, Range *bad,
+                   Range *window)
+{
+    GList *u = ranges(usable, nu), *r = ranges(ram, nr);
+    bool fits = memmap_ranges_inside(u, r, bad, window);
+
+    g_list_free_full(u, g_free);
+    g_list_free_full(r, g_free);
+    return fits;
+}
+
+#define INSIDE(usable, ram, bad, window) \
+    inside(usable, ARRAY_SIZE(usable), ram, ARRAY_SIZE(ram), bad, window)
+
 /* Usable IOVA ranges of an x86 host IOMMU: all but the MSI window */
 static const uint64_t x86_usable[][2] = {
     { 0, 0xfedfffff }, { 0xfef00000, 0x7fffffffff },
@@ -411,20 +427,14 @@ static void test_inside(void)
     static const uint64_t ram_bad[][2] = {
         { 0x40000000, 0x4fffffff }, { 0xf0000000, 0xffffffff },
     };
-    GList *usable = ranges(x86_usable, ARRAY_SIZE(x86_usable));
-    GList *ok = ranges(ram_ok, ARRAY_SIZE(ram_ok));
-    GList *bad = ranges(ram_bad, ARRAY_SIZE(ram_bad));
     Range r, w;
 
-    g_assert_true(memmap_ranges_inside(usable, ok, &r, &w));
-    g_assert_false(memmap_ranges_inside(usable, bad, &r, &w));
+    g_assert_true(INSIDE(x86_usable, ram_ok, &r, &w));
+    g_assert_false(INSIDE(x86_usable, ram_bad, &r, &w));
     g_assert_cmphex(r.lob, ==, 0xf0000000);
     g_assert_cmphex(r.upb, ==, 0xffffffff);
     g_assert_cmphex(w.lob, ==, 0xfee00000);
     g_assert_cmphex(w.upb, ==, 0xfeefffff);
-    g_list_free_full(usable, g_free);
-    g_list_free_full(ok, g_free);
-    g_list_free_full(bad, g_free);
 }
 
 static void test_inside_adjacent(void)
@@ -433,44 +443,30 @@ static void test_inside_adjacent(void)
     static const uint64_t split[][2] = {
         { 0, 0x7fffffff }, { 0x80000000, 0xffffffff },
     };
-    static const uint64_t ram[][2] = { { 0x40000000, 0xbfffffff } };
-    static const uint64_t touching[][2] = { { 0xfef00000, 0xffffffff } };
-    static const uint64_t one_below[][2] = { { 0xfee00000 - 0x10000,
-                                               0xfee00000 } };
-    GList *usable = ranges(split, ARRAY_SIZE(split));
-    GList *in = ranges(ram, ARRAY_SIZE(ram));
-    GList *x86 = ranges(x86_usable, ARRAY_SIZE(x86_usable));
-    GList *t = ranges(touching, ARRAY_SIZE(touching));
-    GList *b = ranges(one_below, ARRAY_SIZE(one_below));
+    static const uint64_t across[][2] = { { 0x40000000, 0xbfffffff } };
+    static const uint64_t after[][2] = { { 0xfef00000, 0xffffffff } };
+    static const uint64_t into[][2] = { { 0xfedf0000, 0xfee00000 } };
     Range r, w;
 
-    g_assert_true(memmap_ranges_inside(usable, in, &r, &w));
+    g_assert_true(INSIDE(split, across, &r, &w));
     /* RAM starting right after the window fits ... */
-    g_assert_true(memmap_ranges_inside(x86, t, &r, &w));
+    g_assert_true(INSIDE(x86_usable, after, &r, &w));
     /* ... RAM reaching one byte into it does not */
-    g_assert_false(memmap_ranges_inside(x86, b, &r, &w));
+    g_assert_false(INSIDE(x86_usable, into, &r, &w));
     g_assert_cmphex(w.lob, ==, 0xfee00000);
-    g_list_free_full(usable, g_free);
-    g_list_free_full(in, g_free);
-    g_list_free_full(x86, g_free);
-    g_list_free_full(t, g_free);
-    g_list_free_full(b, g_free);
 }
 
 static void test_inside_empty(void)
 {
     static const uint64_t ram[][2] = { { 0x40000000, 0x7fffffff } };
-    GList *usable = ranges(x86_usable, ARRAY_SIZE(x86_usable));
-    GList *in = ranges(ram, ARRAY_SIZE(ram));
     Range r, w;
 
     /* no RAM always fits; nothing usable fits no RAM */
-    g_assert_true(memmap_ranges_inside(usable, NULL, &r, &w));
-    g_assert_false(memmap_ranges_inside(NULL, in, &r, &w));
+    g_assert_true(inside(x86_usable, ARRAY_SIZE(x86_usable), NULL, 0,
+                         &r, &w));
+    g_assert_false(inside(NULL, 0, ram, ARRAY_SIZE(ram), &r, &w));
     g_assert_cmphex(w.lob, ==, 0);
     g_assert_cmphex(w.upb, ==, UINT64_MAX);
-    g_list_free_full(usable, g_free);
-    g_list_free_full(in, g_free);
 }
 
 static void test_inside_64bit_edges(void)
@@ -478,23 +474,15 @@ static void test_inside_64bit_edges(void)
     static const uint64_t all[][2] = { { 0, UINT64_MAX } };
     static const uint64_t top[][2] = { { 0xffffffffffff0000, UINT64_MAX } };
     static const uint64_t bottom[][2] = { { 0, 0xffff } };
-    GList *full = ranges(all, ARRAY_SIZE(all));
-    GList *t = ranges(top, ARRAY_SIZE(top));
-    GList *b = ranges(bottom, ARRAY_SIZE(bottom));
-    GList *x86 = ranges(x86_usable, ARRAY_SIZE(x86_usable));
     Range r, w;
 
-    g_assert_true(memmap_ranges_inside(full, t, &r, &w));
-    g_assert_true(memmap_ranges_inside(full, b, &r, &w));
-    g_assert_true(memmap_ranges_inside(x86, b, &r, &w));
+    g_assert_true(INSIDE(all, top, &r, &w));
+    g_assert_true(INSIDE(all, bottom, &r, &w));
+    g_assert_true(INSIDE(x86_usable, bottom, &r, &w));
     /* above the IOMMU's address width */
-    g_assert_false(memmap_ranges_inside(x86, t, &r, &w));
+    g_assert_false(INSIDE(x86_usable, top, &r, &w));
     g_assert_cmphex(w.lob, ==, 0x8000000000);
     g_assert_cmphex(w.upb, ==, UINT64_MAX);
-    g_list_free_full(full, g_free);
-    g_list_free_full(t, g_free);
-    g_list_free_full(b, g_free);
-    g_list_free_full(x86, g_free);
 }
 
 int main(int argc, char **argv)
