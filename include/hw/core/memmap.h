@@ -140,7 +140,6 @@ bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
                           Range *window);
 
 /* Machine integration, see hw/core/machine-memmap.c */
-typedef struct MachineState MachineState;
 typedef struct MachineMemMap MachineMemMap;
 
 void machine_memmap_class_init(ObjectClass *oc);
