@@ -51,14 +51,6 @@ static const char *const virt_region_names[] = {
     [VIRT_HIGH_PCIE_MMIO] = "high-pcie-mmio",
 };
 
-static uint64_t virt_region_size(VirtMachineState *vms, int i)
-{
-    if (i == VIRT_MMIO) {
-        return vms->memmap[i].size * NUM_VIRTIO_TRANSPORTS;
-    }
-    return vms->memmap[i].size;
-}
-
 static bool virt_high_region_enabled(VirtMachineState *vms, int i)
 {
     switch (i) {
@@ -71,6 +63,22 @@ static bool virt_high_region_enabled(VirtMachineState *vms, int i)
     default:
         g_assert_not_reached();
     }
+}
+
+/*
+ * Size of device region @i as listed in the map: 0 when it has no name,
+ * no size, or is a high region the machine disabled.
+ */
+static uint64_t virt_region_size(VirtMachineState *vms, int i)
+{
+    if (!virt_region_names[i] ||
+        (i >= VIRT_LOWMEMMAP_LAST && !virt_high_region_enabled(vms, i))) {
+        return 0;
+    }
+    if (i == VIRT_MMIO) {
+        return vms->memmap[i].size * NUM_VIRTIO_TRANSPORTS;
+    }
+    return vms->memmap[i].size;
 }
 
 hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
@@ -93,7 +101,7 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
     for (i = 0; i < VIRT_LOWMEMMAP_LAST; i++) {
         uint64_t size = virt_region_size(vms, i);
 
-        if (virt_region_names[i] && size) {
+        if (size) {
             fixed[c.nb_fixed].name = virt_region_names[i];
             range_init_nofail(&fixed[c.nb_fixed].range,
                               vms->memmap[i].base, size);
@@ -139,8 +147,7 @@ void virt_memmap_record_devices(VirtMachineState *vms)
     for (i = 0; i < ARRAY_SIZE(virt_region_names); i++) {
         uint64_t size = virt_region_size(vms, i);
 
-        if (!virt_region_names[i] || !size ||
-            (i >= VIRT_LOWMEMMAP_LAST && !virt_high_region_enabled(vms, i))) {
+        if (!size) {
             continue;
         }
         machine_memmap_add_device(ms, virt_region_names[i],
