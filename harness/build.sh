@@ -11,6 +11,11 @@ repo=$(realpath "$1")
 build=$(realpath -m "$2")
 obj=$build/obj
 
+# One build at a time in a build folder: a second caller waits.
+mkdir -p "$build"
+exec 9> "$build/.build-lock"
+flock 9
+
 "$repo/harness/setup-host.sh"
 "$repo/harness/fetch-qemu.sh" "$build"
 "$repo/harness/overlay.sh" "$repo" "$build"
