@@ -43,6 +43,12 @@ apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-setuptools \
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev \
     device-tree-compiler busybox-static ipxe-qemu seabios
+# for QEMU's qtest-aarch64 suite: meson lists bios-tables-test only when
+# bzip2 is found, and it boots Debian's AAVMF in place of the edk2 blobs
+# the +ds source strips; cdrom-test makes ISO images with xorrisofs;
+# tpm-tis-device-swtpm-test runs swtpm
+apt-get install -y -q --no-install-recommends \
+    bzip2 qemu-efi-aarch64 xorriso swtpm
 apt-get install -y -q --no-install-recommends -t bookworm-backports \
     meson qemu-system-x86 qemu-system-data
 
