@@ -10,6 +10,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
@@ -87,7 +88,6 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
     bool user = machine_memmap_is_set(ms);
     g_autofree MemMapFixedRegion *fixed =
         g_new0(MemMapFixedRegion, VIRT_LOWMEMMAP_LAST);
-    g_autofree uint64_t *node_mem = NULL;
     MemMapConstraints c = {
         .ram_size = ms->ram_size,
         .default_base = vms->memmap[VIRT_MEM].base,
@@ -108,22 +108,12 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
             c.nb_fixed++;
         }
     }
-    if (ms->numa_state && ms->numa_state->num_nodes) {
-        c.nb_nodes = ms->numa_state->num_nodes;
-        node_mem = g_new(uint64_t, c.nb_nodes);
-        for (i = 0; i < c.nb_nodes; i++) {
-            node_mem[i] = ms->numa_state->nodes[i].node_mem;
-        }
-        c.node_mem = node_mem;
-    }
     if (user) {
         /* The defaults keep their historical checks and messages. */
         c.phys_bits = pa_bits;
         if (ms->kernel_filename) {
             c.min_boot_size = VIRT_MEMMAP_MIN_BOOT_SIZE;
         }
-        /* the RAM backends: one, or one per NUMA node */
-        c.align = MAX(c.align, qemu_ram_pagesize_largest());
         if (vms->mte) {
             error_report("memmap cannot be combined with mte=on: MTE tag "
                          "memory follows the default RAM layout");
@@ -137,6 +127,71 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
         exit(EXIT_FAILURE);
     }
     return l->last + 1;
+}
+
+/* Largest page size of the backend(s) of the machine's RAM region. */
+static uint64_t virt_ram_page_size(MachineState *ms)
+{
+    MemoryRegion *sub;
+    uint64_t size = 0;
+
+    if (ms->ram->ram_block) {
+        return qemu_ram_pagesize(ms->ram->ram_block);
+    }
+    /* NUMA memdevs: a container with one backend per node */
+    QTAILQ_FOREACH(sub, &ms->ram->subregions, subregions_link) {
+        if (sub->ram_block) {
+            size = MAX(size, qemu_ram_pagesize(sub->ram_block));
+        }
+    }
+    return size;
+}
+
+void virt_memmap_bind(VirtMachineState *vms, bool firmware_loaded)
+{
+    MachineState *ms = MACHINE(vms);
+    g_autofree uint64_t *node_mem = NULL;
+    MemMapBinding b = { 0 };
+    const MemMapPiece *low;
+    Error *err = NULL;
+    unsigned i;
+
+    if (ms->numa_state && ms->numa_state->num_nodes) {
+        b.nb_nodes = ms->numa_state->num_nodes;
+        node_mem = g_new(uint64_t, b.nb_nodes);
+        for (i = 0; i < b.nb_nodes; i++) {
+            node_mem[i] = ms->numa_state->nodes[i].node_mem;
+        }
+        b.node_mem = node_mem;
+    }
+    if (!machine_memmap_is_set(ms)) {
+        /* the default layout binds as QEMU always laid it out */
+        machine_memmap_bind(ms, &b, &error_abort);
+        return;
+    }
+    b.page_size = virt_ram_page_size(ms);
+    if (!machine_memmap_bind(ms, &b, &err)) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+
+    low = &g_array_index(machine_memmap_layout(ms)->ram, MemMapPiece, 0);
+    if (firmware_loaded &&
+        (low->range.lob != vms->memmap[VIRT_MEM].base ||
+         range_size(&low->range) < VIRT_MEMMAP_MIN_FIRMWARE_SIZE)) {
+        g_autofree char *need = size_to_str(VIRT_MEMMAP_MIN_FIRMWARE_SIZE);
+
+        error_report("memmap: with firmware (-bios or pflash), the lowest "
+                     "RAM piece must start at 0x%" HWADDR_PRIx " and be at "
+                     "least %s, because the firmware expects its RAM "
+                     "there; it is 0x%" PRIx64 "-0x%" PRIx64 ". Leave "
+                     "0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx " free of holes",
+                     vms->memmap[VIRT_MEM].base, need, low->range.lob,
+                     low->range.upb, vms->memmap[VIRT_MEM].base,
+                     vms->memmap[VIRT_MEM].base +
+                     VIRT_MEMMAP_MIN_FIRMWARE_SIZE - 1);
+        exit(EXIT_FAILURE);
+    }
 }
 
 void virt_memmap_record_devices(VirtMachineState *vms)

@@ -13,6 +13,8 @@
 #include "hw/boards.h"
 #include "hw/core/memmap.h"
 #include "hw/qdev-core.h"
+#include "migration/vmstate.h"
+#include "qemu/error-report.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 
@@ -20,6 +22,7 @@ struct MachineMemMap {
     MemMapRangeList *entries;
     MemMapLayout *layout;
     GArray *devices; /* MemMapRegion */
+    char *incoming; /* the migration source's map, while loading */
 };
 
 static MachineMemMap *machine_memmap(MachineState *ms)
@@ -144,6 +147,15 @@ const MemMapLayout *machine_memmap_apply(MachineState *ms,
     return layout;
 }
 
+bool machine_memmap_bind(MachineState *ms, const MemMapBinding *b,
+                         Error **errp)
+{
+    MachineMemMap *mm = machine_memmap(ms);
+
+    g_assert(mm->layout);
+    return memmap_layout_bind(mm->layout, mm->entries, b, errp);
+}
+
 const MemMapLayout *machine_memmap_layout(MachineState *ms)
 {
     return ms->memmap ? ms->memmap->layout : NULL;
@@ -171,6 +183,7 @@ void machine_memmap_free(MachineState *ms)
         memmap_layout_free(ms->memmap->layout);
         clear_devices(ms->memmap);
         g_array_unref(ms->memmap->devices);
+        g_free(ms->memmap->incoming);
         g_clear_pointer(&ms->memmap, g_free);
     }
 }
@@ -194,9 +207,8 @@ MemMapRegionList *qmp_query_memmap(Error **errp)
     MemMapRegionList *head = NULL, **tail = &head;
     unsigned i;
 
+    /* Machines that do not support memmap have no map to show. */
     if (!mc->memmap_supported || !l) {
-        error_setg(errp, "machine type '%s' does not support memmap",
-                   mc->name);
         return NULL;
     }
     for (i = 0; i < l->ram->len; i++) {
@@ -251,4 +263,107 @@ void hmp_info_memmap(Monitor *mon, const QDict *qdict)
                        r->base, r->base + r->size - 1, size,
                        MemMapRegionType_str(r->type), node, r->name);
     }
+}
+
+/*
+ * Migration and snapshots: the effective map travels as a subsection of
+ * the "configuration" section, present only when the source has a map,
+ * so that a VM without one sends what QEMU always sent.  The destination
+ * compares it with its own map once the configuration is loaded, and a
+ * map on either side only is a difference too.
+ */
+typedef struct MemMapMigration {
+    void *parent;
+    uint32_t len;
+    char *map;
+} MemMapMigration;
+
+static char *machine_memmap_describe(MachineState *ms)
+{
+    return machine_memmap_is_set(ms) && ms->memmap->layout ?
+        memmap_layout_describe(ms->memmap->layout) : NULL;
+}
+
+static bool memmap_migration_needed(void *opaque)
+{
+    return machine_memmap_is_set(current_machine);
+}
+
+static int memmap_migration_pre_save(void *opaque)
+{
+    MemMapMigration *m = opaque;
+
+    m->map = machine_memmap_describe(current_machine);
+    m->len = strlen(m->map);
+    return 0;
+}
+
+static int memmap_migration_post_save(void *opaque)
+{
+    MemMapMigration *m = opaque;
+
+    g_clear_pointer(&m->map, g_free);
+    return 0;
+}
+
+static int memmap_migration_post_load(void *opaque, int version_id)
+{
+    MemMapMigration *m = opaque;
+    MachineMemMap *mm = machine_memmap(current_machine);
+
+    g_free(mm->incoming);
+    mm->incoming = g_strndup(m->map, m->len);
+    g_clear_pointer(&m->map, g_free);
+    return 0;
+}
+
+static const VMStateDescription vmstate_memmap_migration = {
+    .name = "memmap-layout",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = memmap_migration_pre_save,
+    .post_save = memmap_migration_post_save,
+    .post_load = memmap_migration_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(len, MemMapMigration),
+        VMSTATE_VBUFFER_ALLOC_UINT32(map, MemMapMigration, 0, NULL, len),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+const VMStateDescription vmstate_machine_memmap = {
+    .name = "configuration/memmap",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = memmap_migration_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_WITH_TMP(void, MemMapMigration, vmstate_memmap_migration),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+void machine_memmap_incoming_reset(void)
+{
+    if (current_machine->memmap) {
+        g_clear_pointer(&current_machine->memmap->incoming, g_free);
+    }
+}
+
+int machine_memmap_incoming_check(void)
+{
+    g_autofree char *local = machine_memmap_describe(current_machine);
+    const char *source = current_machine->memmap ?
+        current_machine->memmap->incoming : NULL;
+
+    if (g_strcmp0(local, source)) {
+        error_report("the guest memory map of the migration source differs "
+                     "from this QEMU's, and the guest needs the same map on "
+                     "both sides (-machine memmap); source: %s; "
+                     "destination: %s", source ?: "no memmap",
+                     local ?: "no memmap");
+        machine_memmap_incoming_reset();
+        return -EINVAL;
+    }
+    machine_memmap_incoming_reset();
+    return 0;
 }

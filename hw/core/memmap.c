@@ -50,8 +50,10 @@ static int piece_compare_by_node(gconstpointer a, gconstpointer b)
 {
     const MemMapPiece *pa = a, *pb = b;
 
-    if (pa->node != pb->node) {
-        return pa->node < pb->node ? -1 : 1;
+    int na = MAX(pa->node, 0), nb = MAX(pb->node, 0);
+
+    if (na != nb) {
+        return na < nb ? -1 : 1;
     }
     return pa->range.lob < pb->range.lob ? -1 : pa->range.lob > pb->range.lob;
 }
@@ -120,22 +122,6 @@ static bool check_entry(int index, const MemMapRange *e,
                 return false;
             }
         }
-        if (e->has_node && e->node >= c->nb_nodes) {
-            if (!c->nb_nodes) {
-                error_setg(errp, "%s: node is given, but no NUMA nodes are "
-                           "configured (-numa node)", desc);
-            } else {
-                error_setg(errp, "%s: NUMA node %" PRIu32 " does not exist; "
-                           "nodes are 0 to %u", desc, e->node,
-                           c->nb_nodes - 1);
-            }
-            return false;
-        }
-        if (!e->has_node && c->nb_nodes > 1) {
-            error_setg(errp, "%s: %u NUMA nodes are configured, so every "
-                       "ram entry needs a node", desc, c->nb_nodes);
-            return false;
-        }
     }
     out->index = index;
     out->e = e;
@@ -151,25 +137,27 @@ static void add_piece(MemMapLayout *l, uint64_t base, uint64_t size,
     g_array_append_val(l->ram, p);
 }
 
-/* Explicit ram entries: exact placement, offsets by (node, address). */
+/*
+ * Explicit ram entries: exact placement.  The RAM region is laid out
+ * node by node (an entry without node counts as node 0), in address
+ * order within a node, as NUMA memdevs fill it.
+ */
 static bool place_explicit(MemMapLayout *l, GArray *entries,
                            const MemMapConstraints *c, Error **errp)
 {
-    g_autofree uint64_t *node_sum = g_new0(uint64_t, c->nb_nodes + 1);
     uint64_t total = 0, offset = 0;
     unsigned i;
 
     for (i = 0; i < entries->len; i++) {
         Entry *en = &g_array_index(entries, Entry, i);
-        int node = en->e->has_node ? en->e->node : (c->nb_nodes ? 0 : -1);
 
         if (en->e->type != MEM_MAP_TYPE_RAM) {
             continue;
         }
         /* entries are disjoint, so the sum cannot wrap */
         total += en->e->size;
-        node_sum[node < 0 ? 0 : node] += en->e->size;
-        add_piece(l, en->e->base, en->e->size, 0, node);
+        add_piece(l, en->e->base, en->e->size, 0,
+                  en->e->has_node ? en->e->node : -1);
     }
     if (total != c->ram_size) {
         g_autofree char *got = size_to_str(total);
@@ -180,17 +168,7 @@ static bool place_explicit(MemMapLayout *l, GArray *entries,
                    "they must be equal", got, total, want, c->ram_size);
         return false;
     }
-    for (i = 0; i < c->nb_nodes; i++) {
-        if (node_sum[i] != c->node_mem[i]) {
-            error_setg(errp, "memmap ram entries of NUMA node %u add up to "
-                       "0x%" PRIx64 ", but the node has 0x%" PRIx64
-                       " of RAM (-numa node); they must be equal",
-                       i, node_sum[i], c->node_mem[i]);
-            return false;
-        }
-    }
 
-    /* A node's RAM is contiguous in the machine's RAM region. */
     g_array_sort(l->ram, piece_compare_by_node);
     for (i = 0; i < l->ram->len; i++) {
         MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
@@ -204,15 +182,15 @@ static bool place_explicit(MemMapLayout *l, GArray *entries,
 
 /*
  * No ram entries: RAM flows upward from the default base around the
- * holes and the machine's fixed regions, split at NUMA node boundaries.
+ * holes and the machine's fixed regions.
  */
 static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
                        Error **errp)
 {
     g_autoptr(GArray) obstacles = g_array_copy(l->holes);
     uint64_t limit = phys_last(c);
-    uint64_t cursor = c->default_base, offset = 0, node_end = c->ram_size;
-    unsigned i = 0, node = 0;
+    uint64_t cursor = c->default_base, offset = 0;
+    unsigned i = 0;
     bool wrapped = false;
 
     /* keep the pieces aligned around fixed regions of any alignment */
@@ -226,9 +204,6 @@ static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
         g_array_append_val(obstacles, r);
     }
     g_array_sort(obstacles, range_compare_lob);
-    if (c->nb_nodes) {
-        node_end = c->node_mem[0];
-    }
 
     while (offset < c->ram_size) {
         uint64_t last = limit, take;
@@ -258,12 +233,8 @@ static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
                        c->default_base, c->phys_bits ? c->phys_bits : 64);
             return false;
         }
-        while (c->nb_nodes && offset == node_end && node + 1 < c->nb_nodes) {
-            node_end += c->node_mem[++node];
-        }
         take = MIN(c->ram_size - offset - 1, last - cursor) + 1;
-        take = MIN(take, node_end - offset);
-        add_piece(l, cursor, take, offset, c->nb_nodes ? node : -1);
+        add_piece(l, cursor, take, offset, -1);
         offset += take;
         cursor += take;
         wrapped = !cursor;
@@ -346,6 +317,190 @@ MemMapLayout *memmap_layout_new(const MemMapRangeList *entries,
         l->last = highest->range.upb;
     }
     return g_steal_pointer(&l);
+}
+
+static bool page_aligned(uint64_t v, const MemMapBinding *b)
+{
+    return b->page_size <= MEMMAP_MIN_ALIGN || QEMU_IS_ALIGNED(v, b->page_size);
+}
+
+/* The entries against the NUMA nodes and the backends' page size. */
+static bool bind_check_entries(const MemMapRangeList *entries,
+                               const MemMapBinding *b, Error **errp)
+{
+    const MemMapRangeList *it;
+    int index = 0;
+
+    for (it = entries; it; it = it->next, index++) {
+        const MemMapRange *e = it->value;
+        bool ram = e->type == MEM_MAP_TYPE_RAM;
+        g_autofree char *desc = NULL;
+
+        if (page_aligned(e->base, b) && page_aligned(e->size, b) &&
+            (!ram || (e->has_node ? e->node < b->nb_nodes
+                                  : b->nb_nodes < 2))) {
+            continue;
+        }
+        desc = memmap_range_describe(index, e);
+        if (!page_aligned(e->base, b) || !page_aligned(e->size, b)) {
+            g_autofree char *page = size_to_str(b->page_size);
+
+            error_setg(errp, "%s: base and size must be multiples of %s "
+                       "(0x%" PRIx64 "), the page size of the guest RAM's "
+                       "memory backend", desc, page, b->page_size);
+        } else if (!e->has_node) {
+            error_setg(errp, "%s: %u NUMA nodes are configured, so every "
+                       "ram entry needs a node", desc, b->nb_nodes);
+        } else if (!b->nb_nodes) {
+            error_setg(errp, "%s: node is given, but no NUMA nodes are "
+                       "configured (-numa node)", desc);
+        } else {
+            error_setg(errp, "%s: NUMA node %" PRIu32 " does not exist; "
+                       "nodes are 0 to %u", desc, e->node, b->nb_nodes - 1);
+        }
+        return false;
+    }
+    return true;
+}
+
+/* Explicit ram entries: the RAM of each node must be what -numa gives. */
+static bool bind_explicit(GArray *ram, const MemMapBinding *b, Error **errp)
+{
+    g_autofree uint64_t *node_sum = NULL;
+    unsigned i;
+
+    if (!b->nb_nodes) {
+        return true;
+    }
+    node_sum = g_new0(uint64_t, b->nb_nodes);
+    for (i = 0; i < ram->len; i++) {
+        MemMapPiece *p = &g_array_index(ram, MemMapPiece, i);
+
+        p->node = MAX(p->node, 0);
+        node_sum[p->node] += range_size(&p->range);
+    }
+    for (i = 0; i < b->nb_nodes; i++) {
+        if (node_sum[i] != b->node_mem[i]) {
+            error_setg(errp, "memmap ram entries of NUMA node %u add up to "
+                       "0x%" PRIx64 ", but the node has 0x%" PRIx64
+                       " of RAM (-numa node); they must be equal",
+                       i, node_sum[i], b->node_mem[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * RAM flowed around the holes: the nodes take the RAM region in order,
+ * so a piece is split where a node ends.
+ */
+static void bind_flow(GArray *ram, const MemMapBinding *b)
+{
+    g_autoptr(GArray) in = g_array_copy(ram);
+    uint64_t node_end = b->node_mem[0];
+    unsigned i, node = 0;
+
+    g_array_set_size(ram, 0);
+    for (i = 0; i < in->len; i++) {
+        const MemMapPiece *p = &g_array_index(in, MemMapPiece, i);
+        uint64_t base = p->range.lob, offset = p->offset;
+        uint64_t left = range_size(&p->range);
+
+        while (left) {
+            MemMapPiece piece = { .offset = offset };
+            uint64_t take = left;
+
+            while (offset >= node_end && node + 1 < b->nb_nodes) {
+                node_end += b->node_mem[++node];
+            }
+            if (offset < node_end) {
+                take = MIN(left, node_end - offset);
+            }
+            piece.node = node;
+            range_init_nofail(&piece.range, base, take);
+            g_array_append_val(ram, piece);
+            base += take;
+            offset += take;
+            left -= take;
+        }
+    }
+}
+
+bool memmap_layout_bind(MemMapLayout *l, const MemMapRangeList *entries,
+                        const MemMapBinding *b, Error **errp)
+{
+    g_autoptr(GArray) ram = g_array_copy(l->ram);
+    const MemMapRangeList *it;
+    bool explicit = false;
+    unsigned i;
+
+    g_assert(!l->bound);
+    if (!bind_check_entries(entries, b, errp)) {
+        return false;
+    }
+    for (it = entries; it; it = it->next) {
+        explicit |= it->value->type == MEM_MAP_TYPE_RAM;
+    }
+    if (explicit) {
+        if (!bind_explicit(ram, b, errp)) {
+            return false;
+        }
+    } else if (b->nb_nodes) {
+        bind_flow(ram, b);
+    }
+
+    for (i = 0; i < ram->len; i++) {
+        const MemMapPiece *p = &g_array_index(ram, MemMapPiece, i);
+
+        if (!page_aligned(p->range.lob, b) || !page_aligned(p->offset, b) ||
+            !page_aligned(range_size(&p->range), b)) {
+            g_autofree char *page = size_to_str(b->page_size);
+
+            error_setg(errp, "memmap: the RAM piece 0x%" PRIx64 "-0x%" PRIx64
+                       " (offset 0x%" PRIx64 " in guest RAM) is not aligned "
+                       "to %s, the page size of the guest RAM's memory "
+                       "backend; place RAM with ram entries aligned to it",
+                       p->range.lob, p->range.upb, p->offset, page);
+            return false;
+        }
+    }
+    g_array_unref(l->ram);
+    l->ram = g_steal_pointer(&ram);
+    l->bound = true;
+    return true;
+}
+
+char *memmap_layout_describe(const MemMapLayout *l)
+{
+    GString *s = g_string_new(NULL);
+    unsigned r = 0, h = 0;
+
+    while (r < l->ram->len || h < l->holes->len) {
+        const MemMapPiece *p = r < l->ram->len ?
+            &g_array_index(l->ram, MemMapPiece, r) : NULL;
+        const Range *hole = h < l->holes->len ?
+            &g_array_index(l->holes, Range, h) : NULL;
+
+        if (s->len) {
+            g_string_append(s, ", ");
+        }
+        if (p && (!hole || p->range.lob < hole->lob)) {
+            g_string_append_printf(s, "ram 0x%" PRIx64 "-0x%" PRIx64
+                                   " (offset 0x%" PRIx64, p->range.lob,
+                                   p->range.upb, p->offset);
+            if (p->node >= 0) {
+                g_string_append_printf(s, ", node %d", p->node);
+            }
+            g_string_append(s, ")");
+            r++;
+        } else {
+            g_string_append_printf(s, "hole 0x%" PRIx64 "-0x%" PRIx64,
+                                   hole->lob, hole->upb);
+            h++;
+        }
+    }
+    return g_string_free(s, false);
 }
 
 void memmap_layout_free(MemMapLayout *layout)

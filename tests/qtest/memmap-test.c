@@ -421,13 +421,12 @@ static const BadCase bad[] = {
 };
 
 /* Run QEMU with @args; it must exit 1 printing @msg */
-static void test_bad(const void *opaque)
+static void refused(const char *args, const char *msg)
 {
-    const BadCase *c = opaque;
     const char *qemu = g_getenv("QTEST_QEMU_BINARY");
     g_autofree char *cmd = g_strdup_printf(
         "%s -nodefaults -display none -accel tcg %s -M dumpdtb=/dev/null",
-        qemu, c->args);
+        qemu, args);
     g_autofree char *err = NULL;
     g_auto(GStrv) argv = NULL;
     int status;
@@ -436,11 +435,125 @@ static void test_bad(const void *opaque)
     g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
                                NULL, NULL, NULL, &err, &status, NULL));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
-        !strstr(err, c->msg)) {
+        !strstr(err, msg)) {
         g_printerr("command: %s\nstatus: 0x%x\nstderr: %s\nexpected: %s\n",
-                   cmd, status, err, c->msg);
+                   cmd, status, err, msg);
         g_assert_not_reached();
     }
+}
+
+static void test_bad(const void *opaque)
+{
+    const BadCase *c = opaque;
+
+    refused(c->args, c->msg);
+}
+
+/* Machines without memmap answer query-memmap with an empty list */
+static void test_query_other_machine(void)
+{
+    QTestState *qts = qtest_init("-M none");
+    QDict *resp = qtest_qmp(qts, "{ 'execute': 'query-memmap' }");
+    QList *list = qdict_get_qlist(resp, "return");
+
+    g_assert_nonnull(list);
+    g_assert_true(qlist_empty(list));
+    qobject_unref(resp);
+    qtest_quit(qts);
+}
+
+/*
+ * hugetlbfs mount point with free 2 MiB pages, prepared by the harness
+ * (harness/hugepages.sh); the tests below fail without it.
+ */
+static const char *hugetlbfs(void)
+{
+    const char *path = g_getenv("MEMMAP_HUGETLBFS");
+
+    if (!path) {
+        g_printerr("MEMMAP_HUGETLBFS is not set: run through make check\n");
+        g_assert_not_reached();
+    }
+    return path;
+}
+
+#define HUGE_RAM(id, size) "-object memory-backend-file,id=" id ",size=" \
+    size ",mem-path=%s,share=on,prealloc=off "
+
+/*
+ * The alignment rule follows the page size of the backend(s) that guest
+ * RAM aliases, known only once backends exist: after KVM has placed the
+ * map in kvm_type(), as under TCG.
+ */
+static void test_backend_page_size(void)
+{
+    const char *dir = hugetlbfs();
+    const char *rule = "base and size must be multiples of 2 MiB "
+        "(0x200000), the page size of the guest RAM's memory backend";
+    g_autofree char *one = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
+        "-M virt,memory-backend=r," HOLE(0, "0x48010000", "64K"), dir);
+    g_autofree char *numa = g_strdup_printf("-m 256M -smp 2 "
+        "-object memory-backend-ram,id=m0,size=128M " HUGE_RAM("m1", "128M")
+        "-numa node,nodeid=0,cpus=0,memdev=m0 "
+        "-numa node,nodeid=1,cpus=1,memdev=m1 "
+        "-M virt," HOLE(0, "0x48010000", "64K"), dir);
+    g_autofree char *good = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
+        "-M virt,memory-backend=r," HOLE(0, "0x48000000", "2M"), dir);
+    /* a hugepage backend that is not guest RAM adds no rule */
+    g_autofree char *dimm = g_strdup_printf("-m 256M,slots=1,maxmem=1G "
+        HUGE_RAM("d", "128M") "-M virt," HOLE(0, "0x48010000", "64K"), dir);
+    static const Piece good_ram[] = {
+        { 0x40000000, 128 * MiB, -1 }, { 0x48200000, 128 * MiB, -1 },
+    };
+    static const Piece dimm_ram[] = {
+        { 0x40000000, 0x8010000, 0 }, { 0x48020000, 0x7ff0000, 0 },
+    };
+    QTestState *qts;
+
+    refused(one, rule);
+    refused(numa, rule);
+    qts = qtest_init(good);
+    check_query(qts, good_ram, ARRAY_SIZE(good_ram));
+    qtest_quit(qts);
+    qts = qtest_init(dimm);
+    check_query(qts, dimm_ram, ARRAY_SIZE(dimm_ram));
+    qtest_quit(qts);
+}
+
+/*
+ * Firmware (-bios or pflash) expects its RAM at the default base: a map
+ * that moves or shrinks the lowest piece is refused before the guest
+ * runs, never left to hang.
+ */
+static void test_firmware_rule(void)
+{
+    g_autofree char *bios = NULL;
+    g_autofree char *moved = NULL, *small = NULL, *pflash = NULL;
+    g_autofree char *good = NULL;
+    static const Piece good_ram[] = {
+        { 0x40000000, 256 * MiB, -1 }, { 0x60000000, 768 * MiB, -1 },
+    };
+    const char *rule = "with firmware (-bios or pflash), the lowest RAM "
+        "piece must start at 0x40000000 and be at least 128 MiB";
+    int fd = g_file_open_tmp("memmap-bios-XXXXXX", &bios, NULL);
+    QTestState *qts;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, 64 * MiB), ==, 0);
+    close(fd);
+    moved = g_strdup_printf("-bios %s " M HOLE(0, "1G", "256M"), bios);
+    small = g_strdup_printf("-bios %s " M HOLE(0, "0x44000000", "256M"), bios);
+    pflash = g_strdup_printf("-blockdev driver=file,filename=%s,node-name=f "
+                             M "pflash0=f," HOLE(0, "1G", "256M"), bios);
+    good = g_strdup_printf("-bios %s " M HOLE(0, "0x50000000", "256M"), bios);
+
+    refused(moved, rule);
+    refused(small, rule);
+    refused(pflash, rule);
+    qts = qtest_init(good);
+    check_query(qts, good_ram, ARRAY_SIZE(good_ram));
+    qtest_quit(qts);
+    unlink(bios);
 }
 
 /*
@@ -505,6 +618,9 @@ int main(int argc, char **argv)
     qtest_add_func("/memmap/property", test_property);
     qtest_add_func("/memmap/readconfig", test_readconfig);
     qtest_add_func("/memmap/random", test_random);
+    qtest_add_func("/memmap/query-other-machine", test_query_other_machine);
+    qtest_add_func("/memmap/backend-page-size", test_backend_page_size);
+    qtest_add_func("/memmap/firmware-rule", test_firmware_rule);
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
         qtest_add_data_func(path, &bad[i], test_bad);

@@ -62,6 +62,51 @@ static void refused(const char *str, const MemMapConstraints *c,
     error_free(err);
 }
 
+static const uint64_t two_nodes[] = { GiB, GiB };
+static const MemMapBinding numa2 = { .nb_nodes = 2, .node_mem = two_nodes };
+
+/*
+ * Place @str, then bind it to @b, in that order and separately, as KVM
+ * runs them (placement while it sizes the address space, binding once
+ * NUMA and the memory backends exist); both must succeed.
+ */
+static MemMapLayout *bound(const char *str, const MemMapConstraints *c,
+                           const MemMapBinding *b)
+{
+    g_autoptr(MemMapRangeList) entries = parse(str);
+    MemMapLayout *l = memmap_layout_new(entries, c, &error_abort);
+
+    memmap_layout_bind(l, entries, b, &error_abort);
+    g_assert_true(l->bound);
+    return l;
+}
+
+/*
+ * Place @str, which must be accepted, then bind it to @b, which must be
+ * refused with a message containing @msg, leaving the placed layout as
+ * it was.
+ */
+static void refused_bind(const char *str, const MemMapConstraints *c,
+                         const MemMapBinding *b, const char *msg)
+{
+    g_autoptr(MemMapRangeList) entries = parse(str);
+    g_autoptr(MemMapLayout) l = memmap_layout_new(entries, c, &error_abort);
+    g_autofree char *before = memmap_layout_describe(l);
+    g_autofree char *after = NULL;
+    Error *err = NULL;
+
+    g_assert_false(memmap_layout_bind(l, entries, b, &err));
+    g_assert_nonnull(err);
+    if (!strstr(error_get_pretty(err), msg)) {
+        g_printerr("message '%s' lacks '%s'\n", error_get_pretty(err), msg);
+        g_assert_not_reached();
+    }
+    error_free(err);
+    after = memmap_layout_describe(l);
+    g_assert_cmpstr(before, ==, after);
+    g_assert_false(l->bound);
+}
+
 static void assert_piece(const MemMapLayout *l, unsigned i, uint64_t base,
                          uint64_t size, uint64_t offset, int node)
 {
@@ -179,48 +224,80 @@ static void test_explicit(void)
 
 static void test_numa_flow(void)
 {
-    static const uint64_t node_mem[] = { GiB, GiB };
     MemMapConstraints c = constraints(2 * GiB);
+    const char *map = "memmap.0.type=hole,memmap.0.base=0x60000000,"
+                      "memmap.0.size=512M";
+    g_autoptr(MemMapRangeList) entries = parse(map);
+    g_autoptr(MemMapLayout) placed = memmap_layout_new(entries, &c,
+                                                       &error_abort);
     g_autoptr(MemMapLayout) l = NULL;
 
-    c.nb_nodes = 2;
-    c.node_mem = node_mem;
-    l = layout("memmap.0.type=hole,memmap.0.base=0x60000000,"
-               "memmap.0.size=512M", &c);
+    /* placement knows no nodes: no piece has one yet */
+    g_assert_cmpuint(placed->ram->len, ==, 2);
+    assert_piece(placed, 0, 0x40000000, 512 * MiB, 0, -1);
+    assert_piece(placed, 1, 0x80000000, 1536 * MiB, 512 * MiB, -1);
+
+    /* binding splits the piece where node 0 ends */
+    l = bound(map, &c, &numa2);
     g_assert_cmpuint(l->ram->len, ==, 3);
     assert_piece(l, 0, 0x40000000, 512 * MiB, 0, 0);
     assert_piece(l, 1, 0x80000000, 512 * MiB, 512 * MiB, 0);
     assert_piece(l, 2, 0xa0000000, GiB, GiB, 1);
+    g_assert_cmphex(l->last, ==, placed->last);
 }
 
 static void test_numa_flow_empty_node(void)
 {
     static const uint64_t node_mem[] = { 0, GiB, 0 };
+    static const MemMapBinding b = { .nb_nodes = 3, .node_mem = node_mem };
     MemMapConstraints c = constraints(GiB);
-    g_autoptr(MemMapLayout) l = NULL;
+    g_autoptr(MemMapLayout) l = bound("", &c, &b);
 
-    c.nb_nodes = 3;
-    c.node_mem = node_mem;
-    l = memmap_layout_new(NULL, &c, &error_abort);
     g_assert_cmpuint(l->ram->len, ==, 1);
     assert_piece(l, 0, GiB, GiB, 0, 1);
 }
 
 static void test_numa_explicit(void)
 {
-    static const uint64_t node_mem[] = { GiB, GiB };
     MemMapConstraints c = constraints(2 * GiB);
     g_autoptr(MemMapLayout) l = NULL;
 
-    c.nb_nodes = 2;
-    c.node_mem = node_mem;
     /* node 1 below node 0: offsets still follow node order */
-    l = layout("memmap.0.type=ram,memmap.0.base=0x100000000,memmap.0.size=1G,"
-               "memmap.0.node=0,"
-               "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=1G,"
-               "memmap.1.node=1", &c);
+    l = bound("memmap.0.type=ram,memmap.0.base=0x100000000,memmap.0.size=1G,"
+              "memmap.0.node=0,"
+              "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=1G,"
+              "memmap.1.node=1", &c, &numa2);
     assert_piece(l, 0, GiB, GiB, GiB, 1);
     assert_piece(l, 1, 4 * GiB, GiB, 0, 0);
+}
+
+static void test_numa_one_node(void)
+{
+    static const uint64_t node_mem[] = { GiB };
+    static const MemMapBinding b = { .nb_nodes = 1, .node_mem = node_mem };
+    MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = NULL;
+
+    /* with one node, ram entries without a node belong to it */
+    l = bound("memmap.0.type=ram,memmap.0.base=4G,memmap.0.size=512M,"
+              "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=512M",
+              &c, &b);
+    assert_piece(l, 0, GiB, 512 * MiB, 0, 0);
+    assert_piece(l, 1, 4 * GiB, 512 * MiB, 512 * MiB, 0);
+}
+
+static void test_describe(void)
+{
+    MemMapConstraints c = constraints(2 * GiB);
+    g_autoptr(MemMapLayout) l = bound("memmap.0.type=hole,"
+                                      "memmap.0.base=0x60000000,"
+                                      "memmap.0.size=512M", &c, &numa2);
+    g_autofree char *d = memmap_layout_describe(l);
+
+    g_assert_cmpstr(d, ==, "ram 0x40000000-0x5fffffff (offset 0x0, node 0), "
+                    "hole 0x60000000-0x7fffffff, "
+                    "ram 0x80000000-0x9fffffff (offset 0x20000000, node 0), "
+                    "ram 0xa0000000-0xdfffffff (offset 0x40000000, node 1)");
 }
 
 static void test_top_of_address_space(void)
@@ -236,14 +313,10 @@ static void test_top_of_address_space(void)
 
 static void test_ram_ranges_merged(void)
 {
-    static const uint64_t node_mem[] = { GiB, GiB };
     MemMapConstraints c = constraints(2 * GiB);
-    g_autoptr(MemMapLayout) l = NULL;
+    g_autoptr(MemMapLayout) l = bound("", &c, &numa2);
     GList *ranges;
 
-    c.nb_nodes = 2;
-    c.node_mem = node_mem;
-    l = memmap_layout_new(NULL, &c, &error_abort);
     g_assert_cmpuint(l->ram->len, ==, 2);
     ranges = memmap_layout_ram_ranges(l);
     g_assert_cmpuint(g_list_length(ranges), ==, 1);
@@ -302,10 +375,6 @@ static void test_refused(void)
           "memmap.0.node=0",
           "memmap.0 (type=hole, base=0x1000000, size=0x100000, node=0): node "
           "applies to ram entries only" },
-        { "memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1G,"
-          "memmap.0.node=0",
-          "memmap.0 (type=ram, base=0x40000000, size=0x40000000, node=0): "
-          "node is given, but no NUMA nodes are configured (-numa node)" },
     };
     MemMapConstraints c = constraints(GiB);
 
@@ -330,11 +399,32 @@ static void test_refused_too_many(void)
 
 static void test_refused_backend_page_size(void)
 {
+    static const MemMapBinding huge = { .page_size = 2 * MiB };
+    static const MemMapFixedRegion odd[] = {
+        { "gpio", { .lob = 0x50010000, .upb = 0x50010fff } },
+    };
     MemMapConstraints c = constraints(GiB);
+    g_autoptr(MemMapLayout) l = NULL;
 
-    c.align = 2 * MiB;
-    refused("memmap.0.type=hole,memmap.0.base=0x50010000,memmap.0.size=2M",
-            &c, "base and size must be multiples of 2 MiB (0x200000)");
+    refused_bind("memmap.0.type=hole,memmap.0.base=0x50010000,"
+                 "memmap.0.size=2M", &c, &huge, "memmap.0 (type=hole, "
+                 "base=0x50010000, size=0x200000): base and size must be "
+                 "multiples of 2 MiB (0x200000), the page size of the guest "
+                 "RAM's memory backend");
+    /* aligned entries, but RAM flows around a region at 64 KiB */
+    c.fixed = odd;
+    c.nb_fixed = ARRAY_SIZE(odd);
+    refused_bind("memmap.0.type=hole,memmap.0.base=0x80000000,"
+                 "memmap.0.size=2M", &c, &huge, "memmap: the RAM piece "
+                 "0x40000000-0x5000ffff (offset 0x0 in guest RAM) is "
+                 "not aligned to 2 MiB, the page size of the guest RAM's "
+                 "memory backend");
+    /* the same map binds to small pages */
+    c.fixed = fixed;
+    c.nb_fixed = ARRAY_SIZE(fixed);
+    l = bound("memmap.0.type=hole,memmap.0.base=0x50200000,"
+              "memmap.0.size=2M", &c, &huge);
+    g_assert_cmpuint(l->ram->len, ==, 2);
 }
 
 static void test_refused_boot_piece(void)
@@ -350,23 +440,26 @@ static void test_refused_boot_piece(void)
 
 static void test_refused_numa(void)
 {
-    static const uint64_t node_mem[] = { GiB, GiB };
+    static const MemMapBinding none = { 0 };
     MemMapConstraints c = constraints(2 * GiB);
 
-    c.nb_nodes = 2;
-    c.node_mem = node_mem;
-    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G",
-            &c, "memmap.0 (type=ram, base=0x40000000, size=0x80000000): 2 "
-            "NUMA nodes are configured, so every ram entry needs a node");
-    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G,"
-            "memmap.0.node=2", &c, "NUMA node 2 does not exist; nodes are "
-            "0 to 1");
-    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1536M,"
-            "memmap.0.node=0,"
-            "memmap.1.type=ram,memmap.1.base=4G,memmap.1.size=512M,"
-            "memmap.1.node=1", &c, "memmap ram entries of NUMA node 0 add up "
-            "to 0x60000000, but the node has 0x40000000 of RAM (-numa node); "
-            "they must be equal");
+    refused_bind("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G",
+                 &c, &numa2, "memmap.0 (type=ram, base=0x40000000, "
+                 "size=0x80000000): 2 NUMA nodes are configured, so every "
+                 "ram entry needs a node");
+    refused_bind("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G,"
+                 "memmap.0.node=2", &c, &numa2, "NUMA node 2 does not exist; "
+                 "nodes are 0 to 1");
+    refused_bind("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1536M,"
+                 "memmap.0.node=0,"
+                 "memmap.1.type=ram,memmap.1.base=4G,memmap.1.size=512M,"
+                 "memmap.1.node=1", &c, &numa2, "memmap ram entries of NUMA "
+                 "node 0 add up to 0x60000000, but the node has 0x40000000 of "
+                 "RAM (-numa node); they must be equal");
+    refused_bind("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=2G,"
+                 "memmap.0.node=0", &c, &none, "memmap.0 (type=ram, "
+                 "base=0x40000000, size=0x80000000, node=0): node is given, "
+                 "but no NUMA nodes are configured (-numa node)");
 }
 
 static void test_parse_errors(void)
@@ -502,6 +595,8 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/numa-flow", test_numa_flow);
     g_test_add_func("/memmap/numa-flow-empty-node", test_numa_flow_empty_node);
     g_test_add_func("/memmap/numa-explicit", test_numa_explicit);
+    g_test_add_func("/memmap/numa-one-node", test_numa_one_node);
+    g_test_add_func("/memmap/describe", test_describe);
     g_test_add_func("/memmap/top-of-address-space", test_top_of_address_space);
     g_test_add_func("/memmap/ram-ranges-merged", test_ram_ranges_merged);
     g_test_add_func("/memmap/refused", test_refused);

@@ -16,18 +16,41 @@
  */
 #define VIRT_MEMMAP_MIN_BOOT_SIZE (64 * MiB)
 
+/*
+ * Smallest lowest RAM piece when firmware runs (-bios, pflash): edk2's
+ * ArmVirtQemu fixes its RAM base (PcdSystemMemoryBase) at the machine's
+ * default RAM base, and needs this much RAM there to boot.
+ */
+#define VIRT_MEMMAP_MIN_FIRMWARE_SIZE (128 * MiB)
+
 /**
- * virt_memmap_plan: validate the memmap and lay out guest RAM
+ * virt_memmap_plan: validate the memmap and place guest RAM
  * @vms: the machine, with its fixed regions in @vms->memmap
  * @pa_bits: width of the guest physical address space
  *
- * Exits with status 1 and a message naming the bad entry when the map
- * is refused.
+ * The place phase: it looks only at the entries, -m, the machine's
+ * fixed regions and @pa_bits, so that KVM and HVF can run it while they
+ * size the guest physical address space, before NUMA and memory backends
+ * exist.  virt_memmap_bind() completes it in machvirt_init(), for every
+ * accelerator.  Exits with status 1 and a message naming the bad entry
+ * when the map is refused.
  *
  * Returns: the first address above all guest RAM and holes, where the
  * floating regions (device memory, high GIC, ECAM, PCIe MMIO) begin.
  */
 hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits);
+
+/**
+ * virt_memmap_bind: bind the placed RAM to NUMA nodes and backends
+ * @vms: the machine, its NUMA configuration complete and ms->ram made
+ * @firmware_loaded: firmware (-bios or pflash) runs in the guest
+ *
+ * The bind phase, in machvirt_init() for every accelerator, before guest
+ * RAM is mapped: NUMA nodes of the pieces, the RAM backends' page size,
+ * and the firmware's RAM base.  Exits with status 1 and a message naming
+ * the entry or piece and the rule when the map is refused.
+ */
+void virt_memmap_bind(VirtMachineState *vms, bool firmware_loaded);
 
 /* Record the machine's device regions for query-memmap. */
 void virt_memmap_record_devices(VirtMachineState *vms);

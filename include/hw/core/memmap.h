@@ -28,7 +28,7 @@ typedef struct MemMapFixedRegion {
 } MemMapFixedRegion;
 
 /**
- * MemMapConstraints: what a machine allows in a memmap
+ * MemMapConstraints: where a machine lets a memmap place guest RAM
  * @ram_size: total guest RAM (-m), which the RAM pieces add up to
  * @default_base: where guest RAM starts when no ram entry is given
  * @align: alignment of every entry's base and size, at least
@@ -37,8 +37,10 @@ typedef struct MemMapFixedRegion {
  * @min_boot_size: smallest size of the lowest RAM piece; 0 for any
  * @fixed: device regions that guest RAM must not overlap
  * @nb_fixed: number of elements of @fixed
- * @nb_nodes: number of NUMA nodes; 0 without NUMA
- * @node_mem: RAM of each NUMA node, @nb_nodes elements
+ *
+ * Everything here is known when an accelerator sizes the guest physical
+ * address space (KVM's kvm_type), before NUMA nodes and memory backends
+ * exist: placement must not depend on them.
  */
 typedef struct MemMapConstraints {
     uint64_t ram_size;
@@ -48,15 +50,28 @@ typedef struct MemMapConstraints {
     uint64_t min_boot_size;
     const MemMapFixedRegion *fixed;
     size_t nb_fixed;
+} MemMapConstraints;
+
+/**
+ * MemMapBinding: what guest RAM is bound to once the machine is built
+ * @nb_nodes: number of NUMA nodes; 0 without NUMA
+ * @node_mem: RAM of each NUMA node, @nb_nodes elements, adding up to the
+ *     RAM size
+ * @page_size: page size of the RAM backend(s) that the pieces alias;
+ *     0 or at most %MEMMAP_MIN_ALIGN when it adds no rule
+ */
+typedef struct MemMapBinding {
     unsigned nb_nodes;
     const uint64_t *node_mem;
-} MemMapConstraints;
+    uint64_t page_size;
+} MemMapBinding;
 
 /**
  * MemMapPiece: one contiguous piece of guest RAM
  * @range: guest physical addresses of the piece
  * @offset: offset of the piece in the machine's RAM region
- * @node: NUMA node of the piece, -1 without NUMA
+ * @node: NUMA node of the piece, -1 without NUMA; before
+ *     memmap_layout_bind(), the node its ram entry names, or -1
  */
 typedef struct MemMapPiece {
     Range range;
@@ -69,30 +84,59 @@ typedef struct MemMapPiece {
  * @ram: #MemMapPiece elements in address order
  * @holes: #Range elements in address order
  * @last: last address of the highest RAM piece or hole
+ * @bound: memmap_layout_bind() succeeded
  */
 typedef struct MemMapLayout {
     GArray *ram;
     GArray *holes;
     uint64_t last;
+    bool bound;
 } MemMapLayout;
 
 /**
- * memmap_layout_new: validate a memmap and lay out guest RAM
+ * memmap_layout_new: validate a memmap and place guest RAM
  * @entries: the user's entries, in any order; NULL for none
  * @c: the machine's constraints
  * @errp: pointer to a NULL-initialized error object
  *
  * Without ram entries, @c->ram_size bytes of RAM flow upward from
  * @c->default_base around every hole and fixed region.  With ram
- * entries, RAM is placed exactly there.  With NUMA, RAM is assigned to
- * nodes in the order of @c->node_mem, and pieces are split at node
- * boundaries.
+ * entries, RAM is placed exactly there, and the machine's RAM region is
+ * laid out node by node (the node an entry names, none counting as 0),
+ * in address order within a node.  NUMA nodes and backends are not
+ * looked at: that is memmap_layout_bind(), which must follow.
  *
  * Returns: the layout, or NULL with @errp set naming the entry and the
  * rule it breaks.
  */
 MemMapLayout *memmap_layout_new(const MemMapRangeList *entries,
                                 const MemMapConstraints *c, Error **errp);
+
+/**
+ * memmap_layout_bind: bind placed guest RAM to NUMA nodes and backends
+ * @l: a layout from memmap_layout_new() for @entries, not bound yet
+ * @entries: the user's entries, as given to memmap_layout_new()
+ * @b: the NUMA nodes and the RAM backends' page size
+ * @errp: pointer to a NULL-initialized error object
+ *
+ * Checks the entries' nodes against the NUMA configuration and their
+ * alignment against the backends' page size, assigns every piece its
+ * node, splitting pieces at node boundaries when RAM flows around the
+ * holes.  On failure @l is left unchanged.
+ *
+ * Returns: true on success; false with @errp set naming the entry or
+ * piece and the rule it breaks.
+ */
+bool memmap_layout_bind(MemMapLayout *l, const MemMapRangeList *entries,
+                        const MemMapBinding *b, Error **errp);
+
+/**
+ * memmap_layout_describe: the layout in one line, for messages
+ *
+ * Returns: e.g. "ram 0x40000000-0x4fffffff (offset 0x0, node 0), hole
+ * 0x50000000-0x5fffffff, ...", in address order.
+ */
+char *memmap_layout_describe(const MemMapLayout *l);
 
 void memmap_layout_free(MemMapLayout *layout);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemMapLayout, memmap_layout_free)
@@ -147,9 +191,16 @@ bool machine_memmap_is_set(MachineState *ms);
 const MemMapLayout *machine_memmap_apply(MachineState *ms,
                                          const MemMapConstraints *c,
                                          Error **errp);
+bool machine_memmap_bind(MachineState *ms, const MemMapBinding *b,
+                         Error **errp);
 const MemMapLayout *machine_memmap_layout(MachineState *ms);
 void machine_memmap_add_device(MachineState *ms, const char *name,
                                uint64_t base, uint64_t size);
 void machine_memmap_free(MachineState *ms);
+
+/* Migration: the effective map, a subsection of "configuration" */
+extern const VMStateDescription vmstate_machine_memmap;
+void machine_memmap_incoming_reset(void);
+int machine_memmap_incoming_check(void);
 
 #endif
