@@ -3,10 +3,15 @@
 """Without memmap the guest ABI is that of QEMU 10.0: for each machine
 configuration below, our qemu-system-aarch64 and Debian's own 10.0 build
 must give the same device tree (seeds that change on every run left
-out) and the same memory tree of system memory.  Prints TAP."""
+out), the same memory tree of system memory and the same ACPI tables,
+byte for byte (fw_cfg files etc/acpi/tables, etc/acpi/rsdp and
+etc/table-loader, read without firmware through QEMU's qtest protocol).
+With a memmap and NUMA, the SRAT lists each RAM piece with its node.
+Prints TAP."""
 
 import argparse
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +28,27 @@ CONFIGS = {
     "large": "-M virt -m 6G -cpu cortex-a57",
     "secure": "-M virt,secure=on -m 1G -cpu cortex-a57",
 }
+# With a map (hole 0x50000000/256M, -m 1G) and two nodes of 512 MiB:
+# node 0 takes 0x40000000-0x4fffffff and 0x60000000-0x6fffffff, node 1
+# 0x70000000-0x8fffffff; one SRAT memory affinity structure per piece,
+# flags 1 (enabled).  With slots/maxmem, the device memory area follows
+# with flags 3 (enabled, hot-pluggable) on the last node, as QEMU 10.0
+# has it; it starts at the first GiB boundary above the highest RAM piece
+# and the highest hole (0xc0000000) and its size is maxmem - ram plus
+# 1 GiB per slot (QEMU 10.0's alignment allowance).
+NUMA_1G = ("-smp 2 -object memory-backend-ram,id=m0,size=512M "
+           "-object memory-backend-ram,id=m1,size=512M "
+           "-numa node,nodeid=0,cpus=0,memdev=m0 "
+           "-numa node,nodeid=1,cpus=1,memdev=m1")
+HOLE = "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=256M"
+SRAT_PIECES = [(0x40000000, 0x10000000, 0, 1), (0x60000000, 0x10000000, 0, 1),
+               (0x70000000, 0x20000000, 1, 1)]
+SRAT_CASES = [
+    ("numa-hole", f"-M virt,{HOLE} -m 1G {NUMA_1G}", SRAT_PIECES),
+    ("numa-hole-memory-devices",
+     f"-M virt,{HOLE} -m 1G,slots=2,maxmem=3G {NUMA_1G}",
+     SRAT_PIECES + [(0xc0000000, 2 * 2**30 + 2 * 2**30, 1, 3)]),
+]
 COMMON = ["-nodefaults", "-display", "none", "-accel", "tcg"]
 SEEDS = re.compile(r"^\s*(rng-seed|kaslr-seed) = .*\n", re.MULTILINE)
 
@@ -49,11 +75,154 @@ def mtree(qemu, args):
     return "\n".join(lines[start:end])
 
 
+# fw_cfg of the virt machine: MMIO, data register at +0, selector at +8
+# (16 bits, big-endian), file directory at selector 0x19
+FW_CFG_BASE = 0x09020000
+FW_CFG_FILE_DIR = 0x19
+ACPI_FILES = ("etc/acpi/rsdp", "etc/acpi/tables", "etc/table-loader")
+
+
+class QtestError(Exception):
+    """QEMU did not answer the qtest protocol as expected."""
+
+
+class FwCfg:
+    """Read fw_cfg files of a stopped QEMU through the qtest protocol
+    (-qtest stdio: one command per line, answers "OK [value]")."""
+
+    def __init__(self, qemu, args):
+        self.proc = subprocess.Popen(
+            [qemu, *COMMON, *args.split(), "-S", "-qtest", "stdio",
+             "-qtest-log", "/dev/null"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.pending = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.communicate()
+
+    def cmd(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        answer = self.proc.stdout.readline()
+        if not answer.startswith("OK"):
+            self.proc.kill()
+            err = self.proc.communicate()[1]
+            raise QtestError(f"qtest {line!r}: {answer.strip()!r} "
+                             f"(QEMU stderr: {err.strip()!r})")
+        return answer.split()[1:]
+
+    def select(self, key):
+        # qtest writes in guest (little-endian) order: swap the bytes so
+        # that the big-endian register sees key
+        swapped = struct.unpack("<H", struct.pack(">H", key))[0]
+        self.cmd(f"writew {FW_CFG_BASE + 8:#x} {swapped:#x}")
+        self.pending = b""
+
+    def read(self, size):
+        """The next size bytes of the selected item (read 8 at a time;
+        what is read beyond size is kept for the next call)."""
+        data = bytearray(self.pending)
+        while len(data) < size:
+            value = int(self.cmd(f"readq {FW_CFG_BASE:#x}")[0], 16)
+            data += value.to_bytes(8, "little")
+        self.pending = bytes(data[size:])
+        return bytes(data[:size])
+
+    def files(self):
+        """{name: (selector, size)} of the fw_cfg file directory."""
+        self.select(FW_CFG_FILE_DIR)
+        count = struct.unpack(">I", self.read(4))[0]
+        files = {}
+        for _ in range(count):
+            size, select, _, name = struct.unpack(">IHH56s", self.read(64))
+            files[name.rstrip(b"\0").decode()] = (select, size)
+        return files
+
+    def file(self, name):
+        files = self.files()
+        if name not in files:
+            raise QtestError(f"no fw_cfg file {name} "
+                             f"(there are: {', '.join(sorted(files))})")
+        select, size = files[name]
+        self.select(select)
+        return self.read(size)
+
+
+def acpi_blobs(qemu, args):
+    """{fw_cfg file name: contents} for the ACPI files of QEMU."""
+    with FwCfg(qemu, args) as fw:
+        return {name: fw.file(name) for name in ACPI_FILES}
+
+
+def acpi_tables(blob):
+    """[(offset, signature, length)] of the tables laid one after the
+    other in etc/acpi/tables (pointers and checksums are left for the
+    firmware's loader to fill in, so only the headers are read)."""
+    tables, off = [], 0
+    while off + 8 <= len(blob):
+        sig, length = struct.unpack_from("<4sI", blob, off)
+        if length < 36 or off + length > len(blob):
+            break
+        tables.append((off, sig.decode(errors="replace"), length))
+        off += length
+    return tables
+
+
+def acpi(qemu, args):
+    """The ACPI files as annotated hex lines (16 bytes a line, each with
+    its file, offset and the table it lies in), so that equal text means
+    equal bytes and a difference is located by table."""
+    out = []
+    for name, blob in acpi_blobs(qemu, args).items():
+        tables = acpi_tables(blob) if name == "etc/acpi/tables" else []
+        out.append(f"{name}: {len(blob)} bytes")
+        for off in range(0, len(blob), 16):
+            where = next((sig for start, sig, length in tables
+                          if start <= off < start + length), "")
+            out.append(f"{name}+{off:#06x} {where:4} "
+                       f"{blob[off:off + 16].hex(' ')}")
+    return "\n".join(out)
+
+
+def srat_memory(blob):
+    """[(base, length, proximity domain, flags)] of the SRAT memory
+    affinity structures in etc/acpi/tables."""
+    srat = [(off, length) for off, sig, length in acpi_tables(blob)
+            if sig == "SRAT"]
+    if len(srat) != 1:
+        raise ValueError(f"{len(srat)} SRAT tables in etc/acpi/tables")
+    off, length = srat[0]
+    entries, pos = [], off + 48  # header, reserved u32, reserved u64
+    while pos < off + length:
+        kind, size = blob[pos], blob[pos + 1]
+        if size == 0:
+            raise ValueError(f"SRAT structure of length 0 at {pos:#x}")
+        if kind == 1:  # memory affinity
+            node, base, mem_len, flags = struct.unpack_from(
+                "<I2xQQ4xI", blob, pos + 2)
+            entries.append((base, mem_len, node, flags))
+        pos += size
+    return entries
+
+
 def first_difference(a, b):
     for n, (x, y) in enumerate(zip(a.split("\n"), b.split("\n")), 1):
         if x != y:
             return f"line {n}: ours {x!r}, QEMU 10.0 {y!r}"
     return "lengths differ"
+
+
+def fmt_srat(entries):
+    return ", ".join(f"{base:#x}+{size:#x} node {node} flags {flags:#x}"
+                     for base, size, node, flags in entries) or "(none)"
 
 
 def main():
@@ -63,18 +232,34 @@ def main():
     args = ap.parse_args()
 
     tests = [(name, what, fn) for name in CONFIGS
-             for what, fn in (("device tree", dtb), ("memory tree", mtree))]
-    print(f"1..{len(tests)}")
+             for what, fn in (("device tree", dtb), ("memory tree", mtree),
+                              ("ACPI tables", acpi))]
+    print(f"1..{len(tests) + len(SRAT_CASES)}")
     failed = 0
     for n, (name, what, fn) in enumerate(tests, 1):
         try:
             ours = fn(args.qemu, CONFIGS[name])
             ref = fn(args.reference, CONFIGS[name])
             problem = None if ours == ref else first_difference(ours, ref)
-        except (subprocess.CalledProcessError, ValueError) as e:
+        except (subprocess.CalledProcessError, ValueError, QtestError) as e:
             problem = f"{e}: {getattr(e, 'stderr', '')}"
         print(f"{'not ok' if problem else 'ok'} {n} - {name}: {what} "
               f"as in QEMU 10.0 ({CONFIGS[name]})")
+        if problem:
+            failed += 1
+            print(f"# {problem}")
+    for n, (name, qemu_args, expected) in enumerate(SRAT_CASES,
+                                                    len(tests) + 1):
+        try:
+            got = srat_memory(acpi_blobs(args.qemu, qemu_args)
+                              ["etc/acpi/tables"])
+            problem = None if got == expected else (
+                f"SRAT memory affinity: expected {fmt_srat(expected)}; "
+                f"got {fmt_srat(got)}")
+        except (ValueError, QtestError) as e:
+            problem = str(e)
+        print(f"{'not ok' if problem else 'ok'} {n} - {name}: SRAT lists "
+              f"each RAM piece with its node ({qemu_args})")
         if problem:
             failed += 1
             print(f"# {problem}")
