@@ -3,4 +3,4 @@
 # copied into it.  Everything else (harness/, patches/, tests/guest/, ...)
 # is project tooling that never goes upstream.
 OVERLAY_PATHS="contrib docs hw include qapi system monitor util stubs \
-tests/qtest tests/unit"
+tests/qtest tests/unit tests/data"
