@@ -183,9 +183,9 @@ void virt_memmap_bind(VirtMachineState *vms, bool firmware_loaded)
 
         error_report("memmap: with firmware (-bios or pflash), the lowest "
                      "RAM piece must start at 0x%" HWADDR_PRIx " and be at "
-                     "least %s, because the firmware expects its RAM "
-                     "there; it is 0x%" PRIx64 "-0x%" PRIx64 ". Leave "
-                     "0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx " free of holes",
+                     "least %s, where the firmware expects its RAM; here it "
+                     "is 0x%" PRIx64 "-0x%" PRIx64 ": keep holes out of "
+                     "0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx,
                      vms->memmap[VIRT_MEM].base, need, low->range.lob,
                      low->range.upb, vms->memmap[VIRT_MEM].base,
                      vms->memmap[VIRT_MEM].base +

@@ -601,6 +601,63 @@ static void test_random(void)
     g_rand_free(rand);
 }
 
+/*
+ * Snapshots carry the map like migration does: loadvm refuses a
+ * snapshot taken with a different map, or with a map on one side only.
+ */
+static void test_snapshot(void)
+{
+    const char *img_bin = g_getenv("QTEST_QEMU_IMG");
+    g_autofree char *img = NULL;
+    g_autofree char *drive = NULL, *out = NULL;
+    g_autofree char *with_a = NULL, *with_b = NULL, *without = NULL;
+    const char *refusal = "the guest memory map of the migration source "
+        "differs from this QEMU's";
+    int fd = g_file_open_tmp("memmap-snap-XXXXXX.qcow2", &img, NULL);
+    const char *argv[] = { img_bin, "create", "-q", "-f", "qcow2", img, "1M",
+                           NULL };
+    QTestState *qts;
+    char *reply;
+    int status;
+
+    g_assert_nonnull(img_bin);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                               G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                               NULL, &status, NULL));
+    g_assert_cmpint(status, ==, 0);
+    drive = g_strdup_printf("-drive if=none,id=d0,format=qcow2,file=%s", img);
+    with_a = g_strdup_printf("%s " M HOLE(0, "0x50000000", "256M"), drive);
+    with_b = g_strdup_printf("%s " M HOLE(0, "0x60000000", "256M"), drive);
+    without = g_strdup_printf("%s -m 1G -M virt", drive);
+
+    qts = qtest_init(with_a);
+    reply = qtest_hmp(qts, "savevm s1");
+    g_assert_cmpstr(reply, ==, "");
+    g_free(reply);
+    qtest_quit(qts);
+
+    for (int i = 0; i < 2; i++) {
+        qts = qtest_init(i ? with_b : without);
+        reply = qtest_hmp(qts, "loadvm s1");
+        if (!strstr(reply, refusal) || !strstr(reply, "source: ram "
+                                               "0x40000000-0x4fffffff")) {
+            g_printerr("loadvm: %s\n", reply);
+            g_assert_not_reached();
+        }
+        g_free(reply);
+        qtest_quit(qts);
+    }
+
+    qts = qtest_init(with_a);
+    reply = qtest_hmp(qts, "loadvm s1");
+    g_assert_cmpstr(reply, ==, "");
+    g_free(reply);
+    qtest_quit(qts);
+    unlink(img);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -621,6 +678,7 @@ int main(int argc, char **argv)
     qtest_add_func("/memmap/query-other-machine", test_query_other_machine);
     qtest_add_func("/memmap/backend-page-size", test_backend_page_size);
     qtest_add_func("/memmap/firmware-rule", test_firmware_rule);
+    qtest_add_func("/memmap/snapshot", test_snapshot);
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
         qtest_add_data_func(path, &bad[i], test_bad);
