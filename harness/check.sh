@@ -70,8 +70,8 @@ fi
 run_tap qtest-qom "$obj/tests/qtest/qom-test" --tap "${generic[@]}"
 run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap "${generic[@]}"
 
-# ABI layer: without memmap, the device tree and memory tree are those
-# of Debian's own QEMU 10.0 build
+# ABI layer: without memmap, the device tree, memory tree and ACPI
+# tables are those of Debian's own QEMU 10.0 build
 if ref=$("$repo/harness/ref-qemu.sh" "$build" 2> "$logs/ref-qemu.log"); then
     run_tap abi-default /usr/bin/python3 "$repo/tests/abi/test-default-abi.py" \
         --qemu "$obj/qemu-system-aarch64" --reference "$ref"
@@ -101,6 +101,23 @@ then
 else
     echo "== guest-memmap: guest assets could not be prepared"
     tail -n 20 "$logs/guest-assets.log" | sed 's/^/   | /'
+    failed=$((failed + 1))
+fi
+
+# firmware layer: Debian's AAVMF (UEFI) boots the arm64 kernel with
+# ACPI; maps the firmware cannot take are refused
+if "$repo/harness/firmware-assets.sh" "$build" \
+    > "$logs/firmware-assets.log" 2>&1
+then
+    run_tap uefi-memmap /usr/bin/python3 \
+        "$repo/tests/firmware/test-uefi-memmap.py" \
+        --qemu "$obj/qemu-system-aarch64" \
+        --kernel "$build/guest/vmlinuz-arm64" \
+        --initrd "$build/firmware/initramfs-uefi.cpio.gz" \
+        --firmware "$build/firmware"
+else
+    echo "== uefi-memmap: firmware assets could not be prepared"
+    tail -n 20 "$logs/firmware-assets.log" | sed 's/^/   | /'
     failed=$((failed + 1))
 fi
 

@@ -26,10 +26,11 @@ class GuestError(Exception):
 
 
 def boot(qemu, kernel, initrd, extra_args, timeout=120,
-         machine_args=MACHINE_ARGS):
-    """Boot the guest and return its parsed report (see parse())."""
+         machine_args=MACHINE_ARGS, append=APPEND, parser=None):
+    """Boot the guest and return its parsed report: parser (parse() by
+    default) applied to the lines between the report markers."""
     cmd = [qemu, *machine_args, "-kernel", kernel, "-initrd", initrd,
-           "-append", APPEND, *extra_args]
+           "-append", append, *extra_args]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE,
@@ -52,7 +53,7 @@ def boot(qemu, kernel, initrd, extra_args, timeout=120,
     except ValueError:
         raise GuestError(_failure("guest report markers missing", cmd,
                                   proc.stdout)) from None
-    return parse(lines[begin + 1:end])
+    return (parser or parse)(lines[begin + 1:end])
 
 
 def parse(lines):

@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The production boot path: Debian's AAVMF (UEFI) firmware boots
+Debian's arm64 kernel through its EFI stub with acpi=force, on the virt
+board with and without a memmap.  The guest's own view must match the
+map: the ACPI SRAT memory affinity lines the kernel logs (one per RAM
+piece, with its node) and /proc/iomem, where System RAM plus the ranges
+the firmware reserved inside RAM make up exactly the map's RAM pieces.
+Maps the firmware cannot boot from (lowest RAM piece moved away from
+0x40000000, or too small) are refused by QEMU with exit status 1 within
+seconds, with -bios and with pflash alike.  TAP output.
+
+--measure-lowest LO HI STEP instead finds the smallest lowest RAM piece
+(at 0x40000000, a hole right above it, the rest of RAM above the hole)
+with which the firmware still boots the kernel to the initramfs."""
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
+from guestlib import (APPEND, MACHINE_ARGS, GuestError,  # noqa: E402
+                      boot, merge)
+
+MiB = 1 << 20
+GiB = 1 << 30
+RAM_BASE = 0x40000000
+# virt's two flash banks (0-0x3ffffff code, 0x4000000-0x7ffffff
+# variables).  UEFI reports the variable bank as runtime memory, so the
+# kernel lists it as "reserved" in /proc/iomem although it is no RAM.
+FLASH = (0, 0x08000000 - 1)
+UEFI_APPEND = APPEND + " acpi=force loglevel=7"
+BOOT_TIMEOUT = 300
+# A refused map must make QEMU exit at once; this only bounds a hang.
+REFUSAL_TIMEOUT = 30
+REFUSAL_MAX_SECONDS = 10
+
+NUMA = ("-smp 2 -object memory-backend-ram,id=m0,size=512M "
+        "-object memory-backend-ram,id=m1,size=512M "
+        "-numa node,nodeid=0,cpus=0,memdev=m0 "
+        "-numa node,nodeid=1,cpus=1,memdev=m1").split()
+HOLE = "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=256M"
+
+# (name, firmware ("bios" or "pflash"), QEMU arguments, RAM pieces as
+# (base, size, NUMA node or None without NUMA))
+BOOTS = [
+    ("no map, two nodes", "bios", ["-M", "virt", "-m", "1G", *NUMA],
+     [(RAM_BASE, 512 * MiB, 0), (0x60000000, 512 * MiB, 1)]),
+    ("hole above the lowest piece, two nodes", "bios",
+     ["-M", f"virt,{HOLE}", "-m", "1G", *NUMA],
+     [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
+      (0x70000000, 512 * MiB, 1)]),
+    ("hole above the lowest piece, pflash", "pflash",
+     ["-M", f"virt,{HOLE}", "-m", "1G"],
+     [(RAM_BASE, 256 * MiB, None), (0x60000000, 768 * MiB, None)]),
+]
+
+# (name, firmware, QEMU arguments) that QEMU must refuse
+REFUSALS = [
+    ("lowest piece moved above a hole at 0x40000000", "bios",
+     ["-M", "virt,memmap.0.type=hole,memmap.0.base=0x40000000,"
+      "memmap.0.size=1G", "-m", "1G"]),
+    ("lowest piece moved above a hole at 0x40000000", "pflash",
+     ["-M", "virt,memmap.0.type=hole,memmap.0.base=0x40000000,"
+      "memmap.0.size=1G", "-m", "1G"]),
+    ("explicit RAM entries starting at 2 GiB", "bios",
+     ["-M", "virt,memmap.0.type=ram,memmap.0.base=2G,memmap.0.size=1G",
+      "-m", "1G"]),
+    ("lowest piece of 16 MiB at 0x40000000", "bios",
+     ["-M", "virt,memmap.0.type=hole,memmap.0.base=0x41000000,"
+      "memmap.0.size=256M", "-m", "1G"]),
+]
+
+IOMEM_RE = re.compile(r"( *)([0-9a-f]+)-([0-9a-f]+) : (.*)$")
+SRAT_RE = re.compile(r"ACPI: SRAT: Node (\d+) PXM (\d+) "
+                     r"\[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]( hotplug)?"
+                     r"( non-volatile)?$")
+
+
+def parse_uefi(lines):
+    """Parse the report of the firmware layer's /init
+    (harness/firmware-assets.sh) into a dict: efi (bool), acpi (table
+    names), iomem [(depth, start, end_incl, name)], srat [(node, pxm,
+    start, end_incl, hotplug)]."""
+    report = {"efi": None, "acpi": [], "iomem": [], "srat": []}
+    for line in lines:
+        kind, _, rest = line.partition(": ")
+        if kind == "efi" and rest in ("yes", "no"):
+            report["efi"] = rest == "yes"
+        elif kind == "acpi:" or (kind == "acpi" and rest):
+            report["acpi"] = rest.split()
+        elif kind == "iomem" and (m := IOMEM_RE.match(rest)):
+            report["iomem"].append((len(m[1]) // 2, int(m[2], 16),
+                                    int(m[3], 16), m[4]))
+        elif kind == "log" and (m := SRAT_RE.match(rest)):
+            report["srat"].append((int(m[1]), int(m[2]), int(m[3], 16),
+                                   int(m[4], 16), bool(m[5])))
+        else:
+            raise GuestError(f"unexpected guest report line: {line!r}")
+    if report["efi"] is None:
+        raise GuestError("the guest report has no efi line")
+    return report
+
+
+def fmt(ranges):
+    return " ".join(f"{a:#x}-{b:#x}" for a, b in ranges) or "(none)"
+
+
+def inside(r, ranges):
+    return any(a <= r[0] and r[1] <= b for a, b in ranges)
+
+
+def overlaps(r, ranges):
+    return any(r[0] <= b and a <= r[1] for a, b in ranges)
+
+
+def check_iomem(iomem, pieces):
+    """Top-level /proc/iomem entries against the RAM pieces: System RAM
+    only inside pieces; the firmware's "reserved" ranges either inside a
+    piece or in the flash; nothing else overlapping a piece; System RAM
+    and the reserved ranges inside pieces together cover every piece
+    exactly."""
+    errors = []
+    want = merge((b, b + s - 1) for b, s, _ in pieces)
+    top = [(s, e, name) for depth, s, e, name in iomem if depth == 0]
+    ram = [(s, e) for s, e, name in top if name == "System RAM"]
+    reserved = [(s, e) for s, e, name in top if name == "reserved"]
+    other = [(s, e, name) for s, e, name in top
+             if name not in ("System RAM", "reserved")]
+    for r in ram:
+        if not inside(r, want):
+            errors.append(f"System RAM {fmt([r])} outside the RAM pieces "
+                          f"{fmt(want)}")
+    in_ram = [r for r in reserved if inside(r, want)]
+    for r in reserved:
+        if r not in in_ram and (overlaps(r, want) or not inside(r, [FLASH])):
+            errors.append(f"reserved {fmt([r])} neither inside a RAM piece "
+                          f"nor inside the flash {fmt([FLASH])}")
+    for s, e, name in other:
+        if overlaps((s, e), want):
+            errors.append(f"{name} {fmt([(s, e)])} overlaps the RAM pieces")
+    got = merge(ram + in_ram)
+    if got != want:
+        errors.append(f"System RAM plus reserved-in-RAM: expected "
+                      f"{fmt(want)}, got {fmt(got)} (System RAM "
+                      f"{fmt(ram)}; reserved {fmt(reserved)})")
+    return errors
+
+
+def check_srat(report, pieces):
+    """The kernel's SRAT lines: one per piece, node = PXM = the piece's
+    node, none hot-pluggable; none at all without NUMA."""
+    numa = pieces[0][2] is not None
+    want = sorted((n, n, b, b + s - 1, False) for b, s, n in pieces) \
+        if numa else []
+    got = sorted(report["srat"])
+    errors = []
+    if got != want:
+        def show(entries):
+            return "; ".join(f"node {n} pxm {p} {a:#x}-{b:#x}"
+                             + (" hotplug" if h else "")
+                             for n, p, a, b, h in entries) or "(none)"
+        errors.append(f"SRAT lines: expected {show(want)}, got {show(got)}")
+    if numa != ("SRAT" in report["acpi"]):
+        errors.append(f"SRAT {'missing from' if numa else 'present in'} the "
+                      f"guest's ACPI tables {report['acpi']}")
+    return errors
+
+
+def firmware_args(kind, fw):
+    if kind == "bios":
+        return ["-bios", str(fw / "QEMU_EFI.fd")]
+    return ["-drive", "if=pflash,format=raw,readonly=on,"
+            f"file={fw / 'AAVMF_CODE.fd'}"]
+
+
+def uefi_boot(args, kind, qemu_args):
+    start = time.monotonic()
+    report = boot(args.qemu, args.kernel, args.initrd,
+                  [*firmware_args(kind, args.firmware), *qemu_args],
+                  timeout=BOOT_TIMEOUT, append=UEFI_APPEND,
+                  parser=parse_uefi)
+    return report, time.monotonic() - start
+
+
+def refusal(args, kind, qemu_args):
+    """Run QEMU with a map the firmware cannot take: it must exit 1 at
+    once with a message that names the firmware rule.  No -kernel, so
+    that no rule about loading a kernel can be the one that refuses."""
+    cmd = [args.qemu, *MACHINE_ARGS, *firmware_args(kind, args.firmware),
+           *qemu_args]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True,
+                              timeout=REFUSAL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return [f"no exit within {REFUSAL_TIMEOUT} s (hangs): "
+                f"{' '.join(cmd)}"]
+    took = time.monotonic() - start
+    errors = []
+    if proc.returncode != 1:
+        errors.append(f"exit status {proc.returncode}, expected 1")
+    if took > REFUSAL_MAX_SECONDS:
+        errors.append(f"took {took:.1f} s to exit")
+    if "firmware" not in proc.stderr.lower():
+        errors.append("the message does not mention the firmware")
+    if "memmap" not in proc.stderr:
+        errors.append("the message does not mention memmap")
+    return [f"{e}; stderr: {proc.stderr.strip()!r}" for e in errors]
+
+
+def measure_lowest(args, lo, hi, step):
+    """Smallest lowest-piece size in [lo, hi] (multiples of step) with
+    which the firmware boots the kernel to the initramfs, by bisection;
+    the hole sits right above the piece, the rest of -m 1G above it."""
+    def boots(size):
+        qemu_args = ["-M", f"virt,memmap.0.type=hole,"
+                     f"memmap.0.base={RAM_BASE + size:#x},"
+                     f"memmap.0.size=256M", "-m", "1G"]
+        try:
+            report, took = uefi_boot(args, "bios", qemu_args)
+            ok = report["efi"]
+            print(f"# {size // MiB} MiB: boots to the initramfs in "
+                  f"{took:.1f} s", flush=True)
+        except GuestError as e:
+            ok = False
+            print(f"# {size // MiB} MiB: no boot: "
+                  f"{str(e).splitlines()[0]}", flush=True)
+            for line in str(e).splitlines()[-8:]:
+                print(f"#   {line}", flush=True)
+        return ok
+
+    if not boots(hi):
+        print(f"# does not boot with {hi // MiB} MiB")
+        return 1
+    while hi - lo > step:
+        mid = lo + (hi - lo) // 2 // step * step
+        if boots(mid):
+            hi = mid
+        else:
+            lo = mid
+    print(f"smallest lowest RAM piece that boots: {hi} bytes "
+          f"({hi // MiB} MiB; {lo // MiB} MiB does not)")
+    return 0
+
+
+def size_arg(text):
+    m = re.fullmatch(r"(\d+)([MG]?)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text}")
+    return int(m[1]) * {"": 1, "M": MiB, "G": GiB}[m[2]]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True,
+                    help="initramfs-uefi.cpio.gz of firmware-assets.sh")
+    ap.add_argument("--firmware", required=True, type=Path,
+                    help="the folder with QEMU_EFI.fd and AAVMF_CODE.fd")
+    ap.add_argument("--measure-lowest", nargs=3, type=size_arg,
+                    metavar=("LO", "HI", "STEP"))
+    args = ap.parse_args()
+    if args.measure_lowest:
+        return measure_lowest(args, *args.measure_lowest)
+
+    print(f"1..{len(BOOTS) + len(REFUSALS)}", flush=True)
+    n = failed = 0
+    times = []
+    for name, kind, qemu_args, pieces in BOOTS:
+        n += 1
+        try:
+            report, took = uefi_boot(args, kind, qemu_args)
+            times.append(took)
+            errors = [] if report["efi"] else \
+                ["the kernel did not come up through EFI"]
+            errors += check_srat(report, pieces) + \
+                check_iomem(report["iomem"], pieces)
+        except GuestError as e:
+            errors, took = [str(e)], None
+        print(f"{'not ok' if errors else 'ok'} {n} - UEFI ({kind}) boot, "
+              f"{name}: SRAT and /proc/iomem match the map "
+              f"({' '.join(qemu_args)})")
+        if took is not None:
+            print(f"# booted to the initramfs in {took:.1f} s")
+        for e in errors:
+            print("\n".join(f"# {line}" for line in e.splitlines()))
+        failed += 1 if errors else 0
+        sys.stdout.flush()
+    for name, kind, qemu_args in REFUSALS:
+        n += 1
+        errors = refusal(args, kind, qemu_args)
+        print(f"{'not ok' if errors else 'ok'} {n} - {kind}: {name} "
+              f"refused with exit status 1 at once ({' '.join(qemu_args)})")
+        for e in errors:
+            print(f"# {e}")
+        failed += 1 if errors else 0
+        sys.stdout.flush()
+    if times:
+        print(f"# UEFI boot times: {', '.join(f'{t:.1f}' for t in times)} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
