@@ -12,10 +12,13 @@ seconds, with -bios and with pflash alike.  TAP output.
 
 --measure-lowest LO HI STEP instead finds the smallest lowest RAM piece
 (at 0x40000000, a hole right above it, the rest of RAM above the hole)
-with which the firmware still boots the kernel to the initramfs."""
+with which the firmware still boots the kernel to the initramfs; with
+--firmware-only, with which the firmware alone (no -kernel) still reaches
+its UEFI shell.  Both need a QEMU without the firmware rule."""
 
 import argparse
 import re
+import select
 import subprocess
 import sys
 import time
@@ -213,14 +216,49 @@ def refusal(args, kind, qemu_args):
     return [f"{e}; stderr: {proc.stderr.strip()!r}" for e in errors]
 
 
+def reaches(cmd, marker, timeout):
+    """Run QEMU until its console prints marker (then kill it) or until
+    timeout; return (seconds taken or None, the console's last lines)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    try:
+        while time.monotonic() - start < timeout:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if marker in out:
+                    return time.monotonic() - start, out
+        return None, out
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def measure_lowest(args, lo, hi, step):
     """Smallest lowest-piece size in [lo, hi] (multiples of step) with
-    which the firmware boots the kernel to the initramfs, by bisection;
-    the hole sits right above the piece, the rest of -m 1G above it."""
+    which the firmware boots the kernel to the initramfs (or, with
+    --firmware-only, reaches the UEFI shell), by bisection; the hole sits
+    right above the piece, the rest of -m 1G above it."""
     def boots(size):
         qemu_args = ["-M", f"virt,memmap.0.type=hole,"
                      f"memmap.0.base={RAM_BASE + size:#x},"
                      f"memmap.0.size=256M", "-m", "1G"]
+        if args.firmware_only:
+            cmd = [args.qemu, *MACHINE_ARGS,
+                   *firmware_args("bios", args.firmware), *qemu_args]
+            took, out = reaches(cmd, b"UEFI Interactive Shell", 120)
+            print(f"# {size // MiB} MiB: "
+                  + (f"UEFI shell in {took:.1f} s" if took else
+                     "no UEFI shell within 120 s"), flush=True)
+            if not took:
+                for line in out.decode(errors="replace").splitlines()[-8:]:
+                    print(f"#   {line}", flush=True)
+            return took is not None
         try:
             report, took = uefi_boot(args, "bios", qemu_args)
             ok = report["efi"]
@@ -265,6 +303,7 @@ def main():
                     help="the folder with QEMU_EFI.fd and AAVMF_CODE.fd")
     ap.add_argument("--measure-lowest", nargs=3, type=size_arg,
                     metavar=("LO", "HI", "STEP"))
+    ap.add_argument("--firmware-only", action="store_true")
     args = ap.parse_args()
     if args.measure_lowest:
         return measure_lowest(args, *args.measure_lowest)
