@@ -121,6 +121,22 @@ else
     failed=$((failed + 1))
 fi
 
+# migration layer: a running guest migrated between two QEMUs on this
+# machine; same map: the guest goes on; different maps: refused, the
+# source resumes
+if "$repo/harness/guest-assets.sh" "$build" > "$logs/migration-assets.log" 2>&1
+then
+    run_tap migration-memmap /usr/bin/python3 \
+        "$repo/tests/migration/test-migration-memmap.py" \
+        --qemu "$obj/qemu-system-aarch64" \
+        --kernel "$build/guest/vmlinuz-arm64" \
+        --initrd "$build/guest/initramfs-arm64.cpio.gz"
+else
+    echo "== migration-memmap: guest assets could not be prepared"
+    tail -n 20 "$logs/migration-assets.log" | sed 's/^/   | /'
+    failed=$((failed + 1))
+fi
+
 # VFIO layer: real VFIO under nested emulation (an x86_64 guest with an
 # emulated IOMMU assigns an emulated PCI device to our QEMU)
 run_tap vfio-nested /usr/bin/python3 "$repo/tests/vfio/test-vfio-nested.py" \

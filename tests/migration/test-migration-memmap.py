@@ -1,0 +1,400 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Live migration of a running arm64 Linux guest between two QEMUs on
+this machine (unix socket, destination started with -incoming defer),
+with and without a memmap.  The guest (harness/guest-assets.sh, pattern
+mode) fills a tmpfs with a known pattern and checks it in a loop, one
+console line per pass.  Same map on both sides: the guest goes on on the
+destination and its checks still pass.  Different maps (map -> none,
+none -> map, map A -> map B, same -m): the destination refuses with a
+message naming both maps, and the source VM resumes.  TAP output."""
+
+import argparse
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
+from guestlib import APPEND  # noqa: E402
+from qmplib import QMP, QMPError  # noqa: E402
+
+MIB = 1 << 20
+MEM = "1G"
+MAP_A = ("memmap.0.type=hole,memmap.0.base=0x50000000,"
+         "memmap.0.size=256M")          # RAM 1G-1.25G, 1.5G-2.25G
+HOLE_A = 0x50000000
+MAP_B = ("memmap.0.type=hole,memmap.0.base=0x70000000,"
+         "memmap.0.size=128M")          # RAM 1G-1.75G, 1.875G-2.125G
+HOLE_B = 0x70000000
+# With MAP_A the RAM below the hole is 256 MiB: a bigger pattern must
+# have pages above it.  Without a map the size does not matter.
+PATTERN_MIB_MAP = 288
+PATTERN_MIB_NOMAP = 48
+
+LINE_RE = re.compile(r"MEMMAP-PATTERN (.*?) t=[0-9.]+\s*$")
+CHECK_RE = re.compile(r"check (\d+) (ok|FAIL) digest=([0-9a-f]{32})")
+READY_RE = re.compile(r"ready blocks=(\d+) digest=([0-9a-f]{32})$")
+
+BOOT_TIMEOUT = 180
+MIGRATE_TIMEOUT = 90
+CHECK_TIMEOUT = 60
+
+
+class Failure(Exception):
+    """A test's assertion failed; the message says how."""
+
+
+def expected_digest(blocks):
+    """The digest the guest prints: md5 of "md5sum *" over the blocks,
+    block N being the 32-byte line "memmap test pattern block NNNNN"
+    repeated over 1 MiB (see harness/guest-assets.sh)."""
+    listing = ""
+    for i in range(blocks):
+        line = f"memmap test pattern block {i:05d}\n".encode()
+        assert len(line) == 32
+        listing += f"{hashlib.md5(line * (MIB // 32)).hexdigest()}  {i:05d}\n"
+    return hashlib.md5(listing.encode()).hexdigest()
+
+
+def hole_re(addr):
+    """A hex address as QEMU may print it: 0x50000000, 0x0000000050000000."""
+    return re.compile(rf"0x0*{addr:x}\b", re.IGNORECASE)
+
+
+class Vm:
+    """One QEMU with its serial console in a file, stderr in a file and
+    QMP on a unix socket."""
+
+    def __init__(self, args, workdir, name, machine, pattern_mib,
+                 incoming=False):
+        self.name = name
+        self.dir = Path(workdir)
+        self.serial = self.dir / f"{name}.serial"
+        self.stderr = self.dir / f"{name}.stderr"
+        self.qmp_path = self.dir / f"{name}.qmp"
+        append = (f"{APPEND} memmap.test=pattern "
+                  f"memmap.pattern_mib={pattern_mib}")
+        self.cmd = [args.qemu, "-M", machine, "-m", MEM, "-cpu", "max",
+                    "-accel", "tcg", "-smp", "1", "-display", "none",
+                    "-no-reboot", "-nic", "none", "-monitor", "none",
+                    "-serial", f"file:{self.serial}",
+                    "-chardev", f"socket,id=qmp,path={self.qmp_path},"
+                    "server=on,wait=off",
+                    "-mon", "chardev=qmp,mode=control",
+                    "-kernel", args.kernel, "-initrd", args.initrd,
+                    "-append", append]
+        if incoming:
+            self.cmd += ["-incoming", "defer"]
+        with open(self.stderr, "wb") as err:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err)
+        try:
+            self.qmp = QMP(str(self.qmp_path), timeout=30)
+        except QMPError as e:
+            self.kill()
+            raise Failure(f"{name}: {e}\n{self.describe()}") from None
+
+    def lines(self):
+        """The guest's MEMMAP-PATTERN lines so far (complete lines only)."""
+        try:
+            text = self.serial.read_bytes().decode(errors="replace")
+        except FileNotFoundError:
+            return []
+        text = text[:text.rfind("\n") + 1]
+        return [m[1] for l in text.splitlines() if (m := LINE_RE.search(l))]
+
+    def checks(self, start=0):
+        """(number, ok, digest) of the check lines from index start on."""
+        out = []
+        for l in self.lines()[start:]:
+            if (m := CHECK_RE.fullmatch(l)):
+                out.append((int(m[1]), m[2] == "ok", m[3]))
+            elif l.startswith("FAIL") or "FAIL" in l.split():
+                out.append((None, False, l))
+        return out
+
+    def wait_checks(self, start, count, timeout=CHECK_TIMEOUT):
+        """Wait for count check lines after line index start; fail on a
+        FAIL line, a QEMU that died or a timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.checks(start)
+            bad = [c for c in got if not c[1]]
+            if bad:
+                raise Failure(f"{self.name}: the guest reports a failed "
+                              f"check: {bad[0]}")
+            if len(got) >= count:
+                return got
+            if self.proc.poll() is not None:
+                raise Failure(f"{self.name}: QEMU exited with status "
+                              f"{self.proc.returncode} while waiting for "
+                              f"guest checks\n{self.describe()}")
+            if time.monotonic() >= deadline:
+                raise Failure(f"{self.name}: {len(got)} of {count} new "
+                              f"guest checks after {timeout} s\n"
+                              f"{self.describe()}")
+            time.sleep(0.5)
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def describe(self):
+        """The command line and the tails of stderr and the console."""
+        def tail(path, n):
+            try:
+                text = path.read_bytes().decode(errors="replace")
+            except FileNotFoundError:
+                return ["(none)"]
+            return text.splitlines()[-n:] or ["(empty)"]
+        return "\n".join([f"command: {shlex.join(self.cmd)}",
+                          f"{self.name} stderr:", *tail(self.stderr, 15),
+                          f"{self.name} console:", *tail(self.serial, 10)])
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                self.qmp.cmd("quit")
+            except (QMPError, AttributeError):
+                pass
+            if self.wait_exit(10) is None:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait()
+        if hasattr(self, "qmp"):
+            self.qmp.close()
+
+
+def start_source(args, workdir, name, machine, pattern_mib):
+    """Boot a source guest and wait until its pattern is written and
+    checked once, with the digest computed here."""
+    src = Vm(args, workdir, name, machine, pattern_mib)
+    want = expected_digest(pattern_mib)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while not any(READY_RE.match(l) for l in src.lines()):
+        if src.proc.poll() is not None or time.monotonic() >= deadline:
+            src.kill()
+            raise Failure(f"{name}: the guest did not write its pattern "
+                          f"within {BOOT_TIMEOUT} s\n{src.describe()}")
+        time.sleep(0.5)
+    ready = next(READY_RE.match(l) for l in src.lines() if READY_RE.match(l))
+    if int(ready[1]) != pattern_mib or ready[2] != want:
+        src.kill()
+        raise Failure(f"{name}: guest pattern {ready[0]!r}, expected "
+                      f"blocks={pattern_mib} digest={want}")
+    checks = src.wait_checks(0, 1, timeout=BOOT_TIMEOUT)
+    if checks[0][2] != want:
+        src.kill()
+        raise Failure(f"{name}: check digest {checks[0][2]}, expected {want}")
+    return src
+
+
+def migrate(src, dst, workdir):
+    """Migrate src to dst (already listening) over a unix socket with
+    the return path on, so that the source learns the destination's
+    verdict before it counts the migration as done.  Returns the
+    source's final query-migrate."""
+    sock = Path(workdir) / f"{dst.name}.mig"
+    for vm in (src, dst):
+        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "return-path", "state": True}])
+    dst.qmp.cmd("migrate-incoming", uri=f"unix:{sock}")
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 4 << 30})
+    src.qmp.cmd("migrate", uri=f"unix:{sock}")
+    deadline = time.monotonic() + MIGRATE_TIMEOUT
+    while True:
+        info = src.qmp.cmd("query-migrate")
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            return info
+        if time.monotonic() >= deadline:
+            raise Failure(f"migration {src.name} -> {dst.name} not "
+                          f"finished after {MIGRATE_TIMEOUT} s: {info}\n"
+                          f"{dst.describe()}")
+        time.sleep(0.2)
+
+
+def same_map(args, workdir, src, dst_name, machine, pattern_mib):
+    """Migrate src to a destination with machine; it must complete, the
+    guest must go on there (check numbers continue, digests right, no
+    failure) and both QEMUs must show the same memory map."""
+    dst = Vm(args, workdir, dst_name, machine, pattern_mib, incoming=True)
+    try:
+        info = migrate(src, dst, workdir)
+        if info["status"] != "completed":
+            raise Failure(f"migration {info['status']}: "
+                          f"{info.get('error-desc', '')}\n{dst.describe()}")
+        # The source's guest is stopped: its console file is complete,
+        # but a line cut by the switch-over ends on the destination
+        last = src.checks()[-1][0]
+        if (st := src.status()) != "postmigrate":
+            raise Failure(f"source status {st!r} after the migration, "
+                          "expected 'postmigrate'")
+        deadline = time.monotonic() + 10
+        while (st := dst.status()) != "running":
+            if time.monotonic() >= deadline:
+                raise Failure(f"destination status {st!r}, expected "
+                              "'running'")
+            time.sleep(0.2)
+        if (a := src.qmp.cmd("query-memmap")) != \
+                (b := dst.qmp.cmd("query-memmap")):
+            raise Failure(f"query-memmap differs: source {a}, "
+                          f"destination {b}")
+        checks = dst.wait_checks(0, 2)
+        want = expected_digest(pattern_mib)
+        numbers = [n for n, _, _ in checks]
+        if numbers[0] != last + 1 and numbers[0] != last + 2:
+            raise Failure(f"the destination's first check is number "
+                          f"{numbers[0]}, the source's last {last}: not "
+                          "the same guest going on")
+        if any(d != want for _, _, d in checks):
+            raise Failure(f"destination check digests {checks}, expected "
+                          f"{want}")
+        return [f"source's last check {last}, destination's checks "
+                f"{numbers} ok"]
+    finally:
+        dst.kill()
+
+
+def mismatch(args, workdir, src, dst_name, machine, pattern_mib, holes):
+    """Migrate src to a destination with a different machine memmap: the
+    incoming migration must fail with a message that names memmap and
+    every hole address of both maps, the source must report the
+    migration failed and go on running, its guest still checking."""
+    dst = Vm(args, workdir, dst_name, machine, pattern_mib, incoming=True)
+    try:
+        info = migrate(src, dst, workdir)
+        errors = []
+        if info["status"] != "failed":
+            errors.append(f"source: migration {info['status']}, expected "
+                          "failed")
+        rc = dst.wait_exit(15 if info["status"] == "failed" else 1)
+        if rc is None:
+            try:
+                dinfo = dst.qmp.cmd("query-migrate")
+                if dinfo.get("status") != "failed":
+                    errors.append(f"destination still running, incoming "
+                                  f"migration {dinfo.get('status')}")
+            except QMPError as e:
+                errors.append(f"destination: {e}")
+        elif rc == 0:
+            errors.append("destination exited with status 0")
+        text = dst.stderr.read_bytes().decode(errors="replace")
+        if not re.search("memmap", text, re.IGNORECASE):
+            errors.append("destination error output does not name memmap")
+        for addr in holes:
+            if not hole_re(addr).search(text):
+                errors.append(f"destination error output does not show "
+                              f"the hole at {addr:#x}")
+        mark = len(src.lines())
+        st = src.status()
+        if st != "running":
+            errors.append(f"source status {st!r} after the refused "
+                          "migration, expected 'running'")
+            if st == "postmigrate":
+                src.qmp.cmd("cont")    # let the next cases go on
+        if errors:
+            errors.append("destination error output:")
+            errors += text.splitlines()[-15:] or ["(empty)"]
+            raise Failure("\n".join(errors))
+        src.wait_checks(mark, 1)
+        msg = [l for l in text.splitlines() if l.strip()]
+        return ["destination said: " + (msg[0] if msg else "")]
+    finally:
+        dst.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    for opt in ("--qemu", "--kernel", "--initrd"):
+        parser.add_argument(opt, required=True)
+    args = parser.parse_args()
+
+    map_a = f"virt,{MAP_A}"
+    map_b = f"virt,{MAP_B}"
+    chains = [
+        ("map A", map_a, PATTERN_MIB_MAP, [
+            ("map A -> no map: refused, source resumes", mismatch,
+             "virt", [HOLE_A]),
+            ("map A -> map B: refused, source resumes", mismatch,
+             map_b, [HOLE_A, HOLE_B]),
+            ("map A -> map A: migrated, guest pattern checks go on",
+             same_map, map_a, None),
+        ]),
+        ("no map", "virt", PATTERN_MIB_NOMAP, [
+            ("no map -> map A: refused, source resumes", mismatch,
+             map_a, [HOLE_A]),
+            ("no map -> no map: migrated, guest pattern checks go on",
+             same_map, "virt", None),
+        ]),
+    ]
+    total = sum(1 + len(cases) for _, _, _, cases in chains)
+    print(f"1..{total}", flush=True)
+    workdir = tempfile.mkdtemp(prefix="memmap-mig-")
+    n = 0
+    failed = 0
+
+    def report(name, errors, notes=()):
+        nonlocal n, failed
+        n += 1
+        print(f"{'not ok' if errors else 'ok'} {n} - {name}")
+        for line in [*notes, *errors]:
+            print(f"# {line}")
+        sys.stdout.flush()
+        failed += bool(errors)
+
+    for cname, machine, mib, cases in chains:
+        t0 = time.monotonic()
+        src = None
+        try:
+            src = start_source(args, workdir, f"src-{cname.replace(' ', '')}",
+                               machine, mib)
+            notes = [f"-M {machine} -m {MEM}: {mib} MiB pattern written "
+                     f"and checked in {time.monotonic() - t0:.0f} s"]
+            if machine != "virt":
+                lowest = min((r for r in src.qmp.cmd("query-memmap")
+                              if r["type"] == "ram"),
+                             key=lambda r: r["base"])
+                if mib * MIB <= lowest["size"]:
+                    raise Failure(f"pattern of {mib} MiB fits in the lowest "
+                                  f"RAM piece {lowest}: none of it need be "
+                                  "above the hole")
+            report(f"source guest, {cname}: pattern written and checked",
+                   [], notes)
+        except (Failure, QMPError) as e:
+            report(f"source guest, {cname}: pattern written and checked",
+                   str(e).splitlines())
+        for title, func, dmachine, holes in cases:
+            t1 = time.monotonic()
+            dname = f"dst{n + 1}"
+            try:
+                if src is None or src.proc.poll() is not None:
+                    raise Failure("no running source guest")
+                extra = (holes,) if holes is not None else ()
+                notes = func(args, workdir, src, dname, dmachine, mib,
+                             *extra)
+                report(title, [], [*notes, f"{time.monotonic() - t1:.0f} s"])
+            except (Failure, QMPError) as e:
+                report(title, str(e).splitlines())
+        if src is not None:
+            src.kill()
+    if not failed:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"# files kept in {workdir}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
