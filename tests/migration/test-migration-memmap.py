@@ -11,7 +11,6 @@ message naming both maps, and the source VM resumes.  TAP output."""
 
 import argparse
 import hashlib
-import os
 import re
 import shlex
 import shutil
@@ -76,6 +75,7 @@ class Vm:
     def __init__(self, args, workdir, name, machine, pattern_mib,
                  incoming=False):
         self.name = name
+        self.want = expected_digest(pattern_mib)
         self.dir = Path(workdir)
         self.serial = self.dir / f"{name}.serial"
         self.stderr = self.dir / f"{name}.stderr"
@@ -123,14 +123,15 @@ class Vm:
 
     def wait_checks(self, start, count, timeout=CHECK_TIMEOUT):
         """Wait for count check lines after line index start; fail on a
-        FAIL line, a QEMU that died or a timeout."""
+        FAIL line, a digest other than the one computed here, a QEMU that
+        died or a timeout."""
         deadline = time.monotonic() + timeout
         while True:
             got = self.checks(start)
-            bad = [c for c in got if not c[1]]
+            bad = [c for c in got if not c[1] or c[2] != self.want]
             if bad:
-                raise Failure(f"{self.name}: the guest reports a failed "
-                              f"check: {bad[0]}")
+                raise Failure(f"{self.name}: guest check {bad[0]}, expected "
+                              f"ok with digest {self.want}")
             if len(got) >= count:
                 return got
             if self.proc.poll() is not None:
@@ -181,7 +182,7 @@ def start_source(args, workdir, name, machine, pattern_mib):
     """Boot a source guest and wait until its pattern is written and
     checked once, with the digest computed here."""
     src = Vm(args, workdir, name, machine, pattern_mib)
-    want = expected_digest(pattern_mib)
+    want = src.want
     deadline = time.monotonic() + BOOT_TIMEOUT
     while not any(READY_RE.match(l) for l in src.lines()):
         if src.proc.poll() is not None or time.monotonic() >= deadline:
@@ -194,10 +195,11 @@ def start_source(args, workdir, name, machine, pattern_mib):
         src.kill()
         raise Failure(f"{name}: guest pattern {ready[0]!r}, expected "
                       f"blocks={pattern_mib} digest={want}")
-    checks = src.wait_checks(0, 1, timeout=BOOT_TIMEOUT)
-    if checks[0][2] != want:
+    try:
+        src.wait_checks(0, 1, timeout=BOOT_TIMEOUT)
+    except Failure:
         src.kill()
-        raise Failure(f"{name}: check digest {checks[0][2]}, expected {want}")
+        raise
     return src
 
 
@@ -219,6 +221,7 @@ def migrate(src, dst, workdir):
         if info.get("status") in ("completed", "failed", "cancelled"):
             return info
         if time.monotonic() >= deadline:
+            src.qmp.cmd("migrate_cancel")
             raise Failure(f"migration {src.name} -> {dst.name} not "
                           f"finished after {MIGRATE_TIMEOUT} s: {info}\n"
                           f"{dst.describe()}")
@@ -252,15 +255,11 @@ def same_map(args, workdir, src, dst_name, machine, pattern_mib):
             raise Failure(f"query-memmap differs: source {a}, "
                           f"destination {b}")
         checks = dst.wait_checks(0, 2)
-        want = expected_digest(pattern_mib)
         numbers = [n for n, _, _ in checks]
         if numbers[0] != last + 1 and numbers[0] != last + 2:
             raise Failure(f"the destination's first check is number "
                           f"{numbers[0]}, the source's last {last}: not "
                           "the same guest going on")
-        if any(d != want for _, _, d in checks):
-            raise Failure(f"destination check digests {checks}, expected "
-                          f"{want}")
         return [f"source's last check {last}, destination's checks "
                 f"{numbers} ok"]
     finally:
