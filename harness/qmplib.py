@@ -21,10 +21,11 @@ class QMPError(Exception):
 
 
 class QMP:
-    def __init__(self, path, timeout=30.0):
+    def __init__(self, path, timeout=30.0, alive=None):
         """Connect to the QMP server listening on unix socket path,
-        retrying until it accepts or timeout seconds have passed, and
-        negotiate capabilities."""
+        retrying until it accepts, timeout seconds have passed or
+        alive() (when given: is the QEMU process still there?) is false,
+        and negotiate capabilities."""
         deadline = time.monotonic() + timeout
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -33,7 +34,7 @@ class QMP:
                 break
             except OSError as e:
                 sock.close()
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or (alive and not alive()):
                     raise QMPError(f"cannot connect to QMP socket {path}: "
                                    f"{e}") from None
                 time.sleep(0.1)

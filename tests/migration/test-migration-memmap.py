@@ -93,11 +93,16 @@ class Vm:
                     "-append", append]
         if incoming:
             self.cmd += ["-incoming", "defer"]
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
-                                         stdout=err, stderr=err)
         try:
-            self.qmp = QMP(str(self.qmp_path), timeout=30)
+            with open(self.stderr, "wb") as err:
+                self.proc = subprocess.Popen(self.cmd,
+                                             stdin=subprocess.DEVNULL,
+                                             stdout=err, stderr=err)
+        except OSError as e:
+            raise Failure(f"cannot run {args.qemu}: {e}") from None
+        try:
+            self.qmp = QMP(str(self.qmp_path), timeout=30,
+                           alive=lambda: self.proc.poll() is None)
         except QMPError as e:
             self.kill()
             raise Failure(f"{name}: {e}\n{self.describe()}") from None
@@ -374,20 +379,23 @@ def main():
         except (Failure, QMPError) as e:
             report(f"source guest, {cname}: pattern written and checked",
                    str(e).splitlines())
-        for title, func, dmachine, holes in cases:
-            t1 = time.monotonic()
-            dname = f"dst{n + 1}"
-            try:
-                if src is None or src.proc.poll() is not None:
-                    raise Failure("no running source guest")
-                extra = (holes,) if holes is not None else ()
-                notes = func(args, workdir, src, dname, dmachine, mib,
-                             *extra)
-                report(title, [], [*notes, f"{time.monotonic() - t1:.0f} s"])
-            except (Failure, QMPError) as e:
-                report(title, str(e).splitlines())
-        if src is not None:
-            src.kill()
+        try:
+            for title, func, dmachine, holes in cases:
+                t1 = time.monotonic()
+                dname = f"dst{n + 1}"
+                try:
+                    if src is None or src.proc.poll() is not None:
+                        raise Failure("no running source guest")
+                    extra = (holes,) if holes is not None else ()
+                    notes = func(args, workdir, src, dname, dmachine, mib,
+                                 *extra)
+                    report(title, [],
+                           [*notes, f"{time.monotonic() - t1:.0f} s"])
+                except (Failure, QMPError) as e:
+                    report(title, str(e).splitlines())
+        finally:
+            if src is not None:
+                src.kill()
     if not failed:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
