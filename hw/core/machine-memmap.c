@@ -317,10 +317,9 @@ static int memmap_migration_post_load(void *opaque, int version_id)
     return 0;
 }
 
+/* loaded through VMSTATE_WITH_TMP, which passes version 0 */
 static const VMStateDescription vmstate_memmap_migration = {
     .name = "memmap-layout",
-    .version_id = 1,
-    .minimum_version_id = 1,
     .pre_save = memmap_migration_pre_save,
     .post_save = memmap_migration_post_save,
     .post_load = memmap_migration_post_load,
