@@ -123,16 +123,17 @@ fi
 
 # migration layer: a running guest migrated between two QEMUs on this
 # machine; same map: the guest goes on; different maps: refused, the
-# source resumes
-if "$repo/harness/guest-assets.sh" "$build" > "$logs/migration-assets.log" 2>&1
+# source resumes; without a map, to and from Debian's own QEMU 10.0
+if "$repo/harness/guest-assets.sh" "$build" > "$logs/migration-assets.log" 2>&1 &&
+    ref=$("$repo/harness/ref-qemu.sh" "$build" 2>> "$logs/migration-assets.log")
 then
     run_tap migration-memmap /usr/bin/python3 \
         "$repo/tests/migration/test-migration-memmap.py" \
-        --qemu "$obj/qemu-system-aarch64" \
+        --qemu "$obj/qemu-system-aarch64" --reference "$ref" \
         --kernel "$build/guest/vmlinuz-arm64" \
         --initrd "$build/guest/initramfs-arm64.cpio.gz"
 else
-    echo "== migration-memmap: guest assets could not be prepared"
+    echo "== migration-memmap: guest or reference QEMU could not be prepared"
     tail -n 20 "$logs/migration-assets.log" | sed 's/^/   | /'
     failed=$((failed + 1))
 fi

@@ -72,9 +72,10 @@ class Vm:
     """One QEMU with its serial console in a file, stderr in a file and
     QMP on a unix socket."""
 
-    def __init__(self, args, workdir, name, machine, pattern_mib,
+    def __init__(self, qemu, args, workdir, name, machine, pattern_mib,
                  incoming=False):
         self.name = name
+        self.ours = qemu == args.qemu
         self.want = expected_digest(pattern_mib)
         self.dir = Path(workdir)
         self.serial = self.dir / f"{name}.serial"
@@ -82,7 +83,7 @@ class Vm:
         self.qmp_path = self.dir / f"{name}.qmp"
         append = (f"{APPEND} memmap.test=pattern "
                   f"memmap.pattern_mib={pattern_mib}")
-        self.cmd = [args.qemu, "-M", machine, "-m", MEM, "-cpu", "max",
+        self.cmd = [qemu, "-M", machine, "-m", MEM, "-cpu", "max",
                     "-accel", "tcg", "-smp", "1", "-display", "none",
                     "-no-reboot", "-nic", "none", "-monitor", "none",
                     "-serial", f"file:{self.serial}",
@@ -99,7 +100,7 @@ class Vm:
                                              stdin=subprocess.DEVNULL,
                                              stdout=err, stderr=err)
         except OSError as e:
-            raise Failure(f"cannot run {args.qemu}: {e}") from None
+            raise Failure(f"cannot run {qemu}: {e}") from None
         try:
             self.qmp = QMP(str(self.qmp_path), timeout=30,
                            alive=lambda: self.proc.poll() is None)
@@ -186,7 +187,7 @@ class Vm:
 def start_source(args, workdir, name, machine, pattern_mib):
     """Boot a source guest and wait until its pattern is written and
     checked once, with the digest computed here."""
-    src = Vm(args, workdir, name, machine, pattern_mib)
+    src = Vm(args.qemu, args, workdir, name, machine, pattern_mib)
     want = src.want
     deadline = time.monotonic() + BOOT_TIMEOUT
     while not any(READY_RE.match(l) for l in src.lines()):
@@ -233,11 +234,14 @@ def migrate(src, dst, workdir):
         time.sleep(0.2)
 
 
-def same_map(args, workdir, src, dst_name, machine, pattern_mib):
+def same_map(args, workdir, src, dst_name, qemu, machine, pattern_mib):
     """Migrate src to a destination with machine; it must complete, the
     guest must go on there (check numbers continue, digests right, no
-    failure) and both QEMUs must show the same memory map."""
-    dst = Vm(args, workdir, dst_name, machine, pattern_mib, incoming=True)
+    failure) and both QEMUs, when both are ours, must show the same
+    memory map.  Returns notes and the destination, now running the
+    guest."""
+    dst = Vm(qemu, args, workdir, dst_name, machine, pattern_mib,
+             incoming=True)
     try:
         info = migrate(src, dst, workdir)
         if info["status"] != "completed":
@@ -255,7 +259,7 @@ def same_map(args, workdir, src, dst_name, machine, pattern_mib):
                 raise Failure(f"destination status {st!r}, expected "
                               "'running'")
             time.sleep(0.2)
-        if (a := src.qmp.cmd("query-memmap")) != \
+        if src.ours and dst.ours and (a := src.qmp.cmd("query-memmap")) != \
                 (b := dst.qmp.cmd("query-memmap")):
             raise Failure(f"query-memmap differs: source {a}, "
                           f"destination {b}")
@@ -266,17 +270,21 @@ def same_map(args, workdir, src, dst_name, machine, pattern_mib):
                           f"{numbers[0]}, the source's last {last}: not "
                           "the same guest going on")
         return [f"source's last check {last}, destination's checks "
-                f"{numbers} ok"]
-    finally:
+                f"{numbers} ok"], dst
+    except BaseException:
         dst.kill()
+        raise
 
 
-def mismatch(args, workdir, src, dst_name, machine, pattern_mib, holes):
+def mismatch(args, workdir, src, dst_name, qemu, machine, pattern_mib,
+             holes):
     """Migrate src to a destination with a different machine memmap: the
     incoming migration must fail with a message that names memmap and
     every hole address of both maps, the source must report the
-    migration failed and go on running, its guest still checking."""
-    dst = Vm(args, workdir, dst_name, machine, pattern_mib, incoming=True)
+    migration failed and go on running, its guest still checking.
+    Returns notes and None (the guest stays on the source)."""
+    dst = Vm(qemu, args, workdir, dst_name, machine, pattern_mib,
+             incoming=True)
     try:
         info = migrate(src, dst, workdir)
         errors = []
@@ -314,7 +322,7 @@ def mismatch(args, workdir, src, dst_name, machine, pattern_mib, holes):
             raise Failure("\n".join(errors))
         src.wait_checks(mark, 1)
         msg = [l for l in text.splitlines() if l.strip()]
-        return ["destination said: " + (msg[0] if msg else "")]
+        return ["destination said: " + (msg[0] if msg else "")], None
     finally:
         dst.kill()
 
@@ -323,27 +331,42 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     for opt in ("--qemu", "--kernel", "--initrd"):
         parser.add_argument(opt, required=True)
+    parser.add_argument("--reference", required=True,
+                        help="Debian's own qemu-system-aarch64 10.0 "
+                        "(harness/ref-qemu.sh)")
     args = parser.parse_args()
 
+    ours, ref = args.qemu, args.reference
     map_a = f"virt,{MAP_A}"
     map_b = f"virt,{MAP_B}"
+    # Chains of migrations of one guest: (name, source machine, pattern
+    # size, steps).  A step migrates the guest from where it runs to a new
+    # destination (title, kind, QEMU binary, machine, hole addresses the
+    # refusal must show); after a successful one the guest goes on from
+    # the destination.
     chains = [
         ("map A", map_a, PATTERN_MIB_MAP, [
             ("map A -> no map: refused, source resumes", mismatch,
-             "virt", [HOLE_A]),
+             ours, "virt", [HOLE_A]),
             ("map A -> map B: refused, source resumes", mismatch,
-             map_b, [HOLE_A, HOLE_B]),
+             ours, map_b, [HOLE_A, HOLE_B]),
             ("map A -> map A: migrated, guest pattern checks go on",
-             same_map, map_a, None),
+             same_map, ours, map_a, None),
         ]),
         ("no map", "virt", PATTERN_MIB_NOMAP, [
             ("no map -> map A: refused, source resumes", mismatch,
-             map_a, [HOLE_A]),
+             ours, map_a, [HOLE_A]),
             ("no map -> no map: migrated, guest pattern checks go on",
-             same_map, "virt", None),
+             same_map, ours, "virt", None),
+            ("no map -> Debian's QEMU 10.0: migrated, checks go on",
+             same_map, ref, "virt", None),
+            ("Debian's QEMU 10.0 -> map A: refused, source resumes",
+             mismatch, ours, map_a, [HOLE_A]),
+            ("Debian's QEMU 10.0 -> no map: migrated, checks go on",
+             same_map, ours, "virt", None),
         ]),
     ]
-    total = sum(1 + len(cases) for _, _, _, cases in chains)
+    total = sum(1 + len(steps) for _, _, _, steps in chains)
     print(f"1..{total}", flush=True)
     workdir = tempfile.mkdtemp(prefix="memmap-mig-")
     n = 0
@@ -358,44 +381,46 @@ def main():
         sys.stdout.flush()
         failed += bool(errors)
 
-    for cname, machine, mib, cases in chains:
+    for cname, machine, mib, steps in chains:
         t0 = time.monotonic()
-        src = None
+        title = f"source guest, {cname}: pattern written and checked"
+        vm = None
         try:
-            src = start_source(args, workdir, f"src-{cname.replace(' ', '')}",
-                               machine, mib)
+            vm = start_source(args, workdir, f"src-{cname.replace(' ', '')}",
+                              machine, mib)
             notes = [f"-M {machine} -m {MEM}: {mib} MiB pattern written "
                      f"and checked in {time.monotonic() - t0:.0f} s"]
             if machine != "virt":
-                lowest = min((r for r in src.qmp.cmd("query-memmap")
+                lowest = min((r for r in vm.qmp.cmd("query-memmap")
                               if r["type"] == "ram"),
                              key=lambda r: r["base"])
                 if mib * MIB <= lowest["size"]:
                     raise Failure(f"pattern of {mib} MiB fits in the lowest "
                                   f"RAM piece {lowest}: none of it need be "
                                   "above the hole")
-            report(f"source guest, {cname}: pattern written and checked",
-                   [], notes)
+            report(title, [], notes)
         except (Failure, QMPError) as e:
-            report(f"source guest, {cname}: pattern written and checked",
-                   str(e).splitlines())
+            report(title, str(e).splitlines())
         try:
-            for title, func, dmachine, holes in cases:
+            for title, func, qemu, dmachine, holes in steps:
                 t1 = time.monotonic()
                 dname = f"dst{n + 1}"
                 try:
-                    if src is None or src.proc.poll() is not None:
+                    if vm is None or vm.proc.poll() is not None:
                         raise Failure("no running source guest")
                     extra = (holes,) if holes is not None else ()
-                    notes = func(args, workdir, src, dname, dmachine, mib,
-                                 *extra)
+                    notes, dst = func(args, workdir, vm, dname, qemu,
+                                      dmachine, mib, *extra)
+                    if dst is not None:
+                        vm.kill()
+                        vm = dst
                     report(title, [],
                            [*notes, f"{time.monotonic() - t1:.0f} s"])
                 except (Failure, QMPError) as e:
                     report(title, str(e).splitlines())
         finally:
-            if src is not None:
-                src.kill()
+            if vm is not None:
+                vm.kill()
     if not failed:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
