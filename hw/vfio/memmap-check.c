@@ -3,8 +3,11 @@
  *
  * Guest RAM that falls into a window the host IOMMU cannot map (such as
  * an MSI doorbell window) makes the kernel refuse the DMA mapping with
- * a bare EINVAL.  This check runs first and says which range does not
- * fit, why, and which memmap hole would fix it.
+ * a bare EINVAL, and at run time that stops the VM.  This check runs
+ * before guest memory is mapped for a device, says which range does not
+ * fit, why, and which memmap hole would fix it; for the VM's whole life
+ * the memory listener maps only what the container can take, and
+ * memory devices are kept out of the windows.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,6 +19,7 @@
 #include "exec/memory.h"
 #include "hw/core/memmap.h"
 #include "hw/core/qdev-prop-internal.h"
+#include "hw/mem/memory-device.h"
 #include "hw/qdev-properties.h"
 #include "hw/vfio/memmap-check.h"
 #include "hw/vfio/vfio-common.h"
@@ -53,14 +57,33 @@ static bool collect_guest_memory(Int128 start, Int128 len,
     return false;
 }
 
-static GList *guest_memory(void)
+/* What the container's memory listener maps: its RAM sections */
+static GList *guest_memory(VFIOContainerBase *bcontainer)
 {
     GList *ram = NULL;
 
     RCU_READ_LOCK_GUARD();
-    flatview_for_each_range(address_space_to_flatview(&address_space_memory),
+    flatview_for_each_range(address_space_to_flatview(bcontainer->space->as),
                             collect_guest_memory, &ram);
     return ram;
+}
+
+/*
+ * The container maps guest memory one to one: its address space is
+ * system memory, or a vIOMMU's address space in bypass mode, where
+ * system memory shows through.  Behind a translating vIOMMU the guest
+ * chooses the IOVAs, and none of this applies.
+ */
+static bool maps_guest_memory(VFIOContainerBase *bcontainer)
+{
+    g_autoptr(GList) ram = NULL;
+
+    if (bcontainer->space->as == &address_space_memory) {
+        return true;
+    }
+    ram = guest_memory(bcontainer);
+    g_list_foreach(ram, (GFunc)g_free, NULL);
+    return ram != NULL;
 }
 
 /* Describe why @bad does not fit and how a memmap hole would fix it. */
@@ -98,11 +121,6 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
     }
 }
 
-static bool maps_system_memory(VFIOContainerBase *bcontainer)
-{
-    return bcontainer->space->as == &address_space_memory;
-}
-
 bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
                        Error **errp)
 {
@@ -111,15 +129,12 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
     Range bad, window;
     bool fits;
 
-    if (!maps_system_memory(bcontainer)) {
-        return true;
-    }
     if (!bcontainer->iova_ranges) {
         trace_vfio_memmap_check_skipped(vbasedev->name);
         return true;
     }
 
-    ram = guest_memory();
+    ram = guest_memory(bcontainer);
     fits = memmap_ranges_inside(bcontainer->iova_ranges, ram, &bad, &window);
     g_list_free_full(ram, g_free);
     trace_vfio_memmap_check(vbasedev->name, fits);
@@ -130,6 +145,9 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
     describe_misfit(&err, "guest memory", bcontainer->iova_ranges,
                     &bad, &window);
     if (vbasedev->iova_check == IOVA_CHECK_POLICY_RELAXED) {
+        error_append_hint(&err, "Guest memory in these windows is not "
+                          "DMA-mapped for the device (iova-check=relaxed)"
+                          "\n");
         warn_reportf_err(err, "vfio %s: ", vbasedev->name);
         return true;
     }
@@ -137,25 +155,137 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
     return false;
 }
 
-bool vfio_memmap_check_new_memory(const Range *range, Error **errp)
+/* The devices of @bcontainer, for messages: "a, b" */
+static char *container_devices(VFIOContainerBase *bcontainer)
 {
+    g_autoptr(GString) names = g_string_new(NULL);
     VFIODevice *vbasedev;
-    GList new = { .data = (gpointer)range };
+
+    QLIST_FOREACH(vbasedev, &bcontainer->device_list, container_next) {
+        g_string_append_printf(names, "%s%s", names->len ? ", " : "",
+                               vbasedev->name);
+    }
+    return g_string_free(g_steal_pointer(&names), false);
+}
+
+/*
+ * Map or unmap the part of [@iova, @iova + @size) that the container can
+ * take, piece by piece, the same pieces both ways.  Returns the first
+ * error, and in @left whether some of it lies outside the usable ranges.
+ */
+static int dma_map_usable(VFIOContainerBase *bcontainer, hwaddr iova,
+                          hwaddr size, void *vaddr, bool readonly, bool map,
+                          bool *left)
+{
+    uint64_t last = iova + size - 1, done = 0;
+
+    for (GList *l = bcontainer->iova_ranges; l; l = l->next) {
+        uint64_t lob = MAX(iova, range_lob(l->data));
+        uint64_t upb = MIN(last, range_upb(l->data));
+        int ret;
+
+        if (lob > upb) {
+            continue;
+        }
+        ret = map ? vfio_container_dma_map(bcontainer, lob, upb - lob + 1,
+                                           vaddr + (lob - iova), readonly)
+                  : vfio_container_dma_unmap(bcontainer, lob,
+                                             upb - lob + 1, NULL);
+        if (ret) {
+            return ret;
+        }
+        done += upb - lob + 1;
+    }
+    *left = done != size;
+    return 0;
+}
+
+int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
+                        MemoryRegionSection *section, hwaddr iova,
+                        hwaddr size, void *vaddr, bool readonly)
+{
+    GList range = { .data = &(Range) { 0 } };
     Range bad, window;
+    bool left;
+    int ret;
+
+    if (!bcontainer->iova_ranges) {
+        return vfio_container_dma_map(bcontainer, iova, size, vaddr,
+                                      readonly);
+    }
+    ret = dma_map_usable(bcontainer, iova, size, vaddr, readonly, true,
+                         &left);
+    if (ret || !left) {
+        return ret;
+    }
+
+    range_init_nofail(range.data, iova, size);
+    memmap_ranges_inside(bcontainer->iova_ranges, &range, &bad, &window);
+    trace_vfio_memmap_unmapped(memory_region_name(section->mr), iova,
+                               iova + size - 1, window.lob, window.upb);
+    /* at attach time, vfio_memmap_check() has said it already */
+    if (bcontainer->initialized) {
+        g_autofree char *devices = container_devices(bcontainer);
+
+        warn_report("vfio %s: %s at 0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx
+                    " overlaps 0x%" PRIx64 "-0x%" PRIx64 ", which the host "
+                    "IOMMU cannot map; it is left unmapped there, and the "
+                    "device cannot DMA to it", devices,
+                    memory_region_name(section->mr), iova, iova + size - 1,
+                    window.lob, window.upb);
+    }
+    return 0;
+}
+
+int vfio_memmap_dma_unmap(VFIOContainerBase *bcontainer, hwaddr iova,
+                          hwaddr size)
+{
+    bool left;
+
+    if (!bcontainer->iova_ranges) {
+        return vfio_container_dma_unmap(bcontainer, iova, size, NULL);
+    }
+    return dma_map_usable(bcontainer, iova, size, NULL, false, false, &left);
+}
+
+/*
+ * Memory devices: the lowest window of any container that overlaps
+ * @range; refused (@errp set) when a device of that container has the
+ * strict policy, else only to be avoided by the address allocator.
+ */
+static bool vfio_memmap_range_check(const Range *range, Range *window,
+                                    Error **errp)
+{
+    ERRP_GUARD();
+    GList new = { .data = (gpointer)range };
+    VFIODevice *vbasedev;
+    bool fits = true;
 
     QLIST_FOREACH(vbasedev, &vfio_device_list, global_next) {
         VFIOContainerBase *bcontainer = vbasedev->bcontainer;
+        Range bad, w;
 
-        if (!bcontainer || !maps_system_memory(bcontainer) ||
-            !bcontainer->iova_ranges ||
-            memmap_ranges_inside(bcontainer->iova_ranges, &new,
-                                 &bad, &window)) {
+        if (!bcontainer || !bcontainer->iova_ranges ||
+            !maps_guest_memory(bcontainer) ||
+            memmap_ranges_inside(bcontainer->iova_ranges, &new, &bad, &w)) {
             continue;
         }
-        describe_misfit(errp, "new memory", bcontainer->iova_ranges,
-                        &bad, &window);
-        error_prepend(errp, "vfio %s: ", vbasedev->name);
-        return false;
+        if (fits || w.lob < window->lob) {
+            *window = w;
+        }
+        fits = false;
+        if (vbasedev->iova_check == IOVA_CHECK_POLICY_STRICT && !*errp) {
+            describe_misfit(errp, "new memory", bcontainer->iova_ranges,
+                            &bad, &w);
+            error_prepend(errp, "vfio %s: ", vbasedev->name);
+        }
     }
-    return true;
+    return fits;
 }
+
+static void vfio_memmap_register(void)
+{
+    memory_device_add_range_check(vfio_memmap_range_check);
+}
+
+type_init(vfio_memmap_register)

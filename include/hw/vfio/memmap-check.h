@@ -8,6 +8,7 @@
 #define HW_VFIO_MEMMAP_CHECK_H
 
 #include "qemu/range.h"
+#include "exec/hwaddr.h"
 
 typedef struct VFIOContainerBase VFIOContainerBase;
 typedef struct VFIODevice VFIODevice;
@@ -22,10 +23,11 @@ extern const PropertyInfo vfio_prop_iova_check;
  * @vbasedev: the device being attached
  * @errp: pointer to a NULL-initialized error object
  *
- * For a container whose DMA address space is system memory, every
- * range of guest memory that VFIO maps must lie inside the union of the
- * usable IOVA ranges that the kernel reported.  Skipped (with a trace
- * event) when the kernel reported none.
+ * Every range of guest memory that the container's memory listener
+ * will map (its RAM sections: system memory, or a vIOMMU's address space
+ * in bypass mode) must lie inside the union of the usable IOVA ranges
+ * that the kernel reported, the intersection over the container's
+ * groups.  Skipped (with a trace event) when the kernel reported none.
  *
  * Returns: false with @errp set when guest memory does not fit and the
  * device's iova-check policy is strict (the default); true otherwise,
@@ -35,13 +37,31 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
                        Error **errp);
 
 /**
- * vfio_memmap_check_new_memory: check memory about to be plugged
- * @range: guest physical addresses of the new memory
- * @errp: pointer to a NULL-initialized error object
+ * vfio_memmap_dma_map: DMA-map what a container can take of a section
+ * @bcontainer: the container
+ * @section: the memory region section being mapped
+ * @iova: first address to map
+ * @size: number of bytes to map
+ * @vaddr: host address of @iova
+ * @readonly: map read-only
  *
- * Returns: false with @errp set when a VFIO container that maps system
- * memory could not map @range.
+ * The memory listener's mapping of RAM: only the parts of the range
+ * that lie inside the container's usable IOVA ranges are mapped; the
+ * rest is left unmapped, with a trace event and, once the container is
+ * set up, a warning, rather than failing the map and stopping the VM.
+ *
+ * Returns: 0 or the first error of vfio_container_dma_map().
  */
-bool vfio_memmap_check_new_memory(const Range *range, Error **errp);
+int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
+                        MemoryRegionSection *section, hwaddr iova,
+                        hwaddr size, void *vaddr, bool readonly);
+
+/**
+ * vfio_memmap_dma_unmap: undo vfio_memmap_dma_map()
+ *
+ * Returns: 0 or the first error of vfio_container_dma_unmap().
+ */
+int vfio_memmap_dma_unmap(VFIOContainerBase *bcontainer, hwaddr iova,
+                          hwaddr size);
 
 #endif
