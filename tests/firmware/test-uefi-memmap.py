@@ -216,9 +216,14 @@ def refusal(args, kind, qemu_args):
     return [f"{e}; stderr: {proc.stderr.strip()!r}" for e in errors]
 
 
+# What the firmware prints when it gives up (it then hangs)
+FIRMWARE_DEATH = (b"Synchronous Exception", b"ASSERT ", b"ASSERT_EFI_ERROR")
+
+
 def reaches(cmd, marker, timeout):
-    """Run QEMU until its console prints marker (then kill it) or until
-    timeout; return (seconds taken or None, the console's last lines)."""
+    """Run QEMU until its console prints marker (then kill it), the
+    firmware dies, or timeout; return (seconds taken or None, the
+    console output)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -233,6 +238,11 @@ def reaches(cmd, marker, timeout):
                 out += chunk
                 if marker in out:
                     return time.monotonic() - start, out
+                if any(death in out for death in FIRMWARE_DEATH):
+                    time.sleep(1)  # the rest of the message
+                    out += proc.stdout.read1(65536) if select.select(
+                        [proc.stdout], [], [], 0)[0] else b""
+                    return None, out
         return None, out
     finally:
         proc.kill()
@@ -248,29 +258,22 @@ def measure_lowest(args, lo, hi, step):
         qemu_args = ["-M", f"virt,memmap.0.type=hole,"
                      f"memmap.0.base={RAM_BASE + size:#x},"
                      f"memmap.0.size=256M", "-m", "1G"]
+        cmd = [args.qemu, *MACHINE_ARGS,
+               *firmware_args("bios", args.firmware), *qemu_args]
         if args.firmware_only:
-            cmd = [args.qemu, *MACHINE_ARGS,
-                   *firmware_args("bios", args.firmware), *qemu_args]
-            took, out = reaches(cmd, b"UEFI Interactive Shell", 120)
-            print(f"# {size // MiB} MiB: "
-                  + (f"UEFI shell in {took:.1f} s" if took else
-                     "no UEFI shell within 120 s"), flush=True)
-            if not took:
-                for line in out.decode(errors="replace").splitlines()[-8:]:
-                    print(f"#   {line}", flush=True)
-            return took is not None
-        try:
-            report, took = uefi_boot(args, "bios", qemu_args)
-            ok = report["efi"]
-            print(f"# {size // MiB} MiB: boots to the initramfs in "
-                  f"{took:.1f} s", flush=True)
-        except GuestError as e:
-            ok = False
-            print(f"# {size // MiB} MiB: no boot: "
-                  f"{str(e).splitlines()[0]}", flush=True)
-            for line in str(e).splitlines()[-8:]:
+            goal, marker = "the UEFI shell", b"UEFI Interactive Shell"
+        else:
+            goal, marker = "the initramfs", b"=== MEMMAP-GUEST-END ==="
+            cmd += ["-kernel", args.kernel, "-initrd", args.initrd,
+                    "-append", UEFI_APPEND]
+        took, out = reaches(cmd, marker, 180)
+        print(f"# {size // MiB} MiB: " +
+              (f"reaches {goal} in {took:.1f} s" if took else
+               f"does not reach {goal}"), flush=True)
+        if not took:
+            for line in out.decode(errors="replace").splitlines()[-8:]:
                 print(f"#   {line}", flush=True)
-        return ok
+        return took is not None
 
     if not boots(hi):
         print(f"# does not boot with {hi // MiB} MiB")
