@@ -570,3 +570,21 @@ bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
     g_list_free_full(gaps, g_free);
     return inside;
 }
+
+GList *memmap_ranges_clip(GList *usable, const Range *r)
+{
+    GList *parts = NULL;
+
+    for (GList *l = usable; l; l = l->next) {
+        Range *part;
+
+        if (!range_overlaps_range(l->data, r)) {
+            continue;
+        }
+        part = g_new(Range, 1);
+        range_set_bounds(part, MAX(range_lob(l->data), r->lob),
+                         MIN(range_upb(l->data), r->upb));
+        parts = g_list_append(parts, part);
+    }
+    return parts;
+}

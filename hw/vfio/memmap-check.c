@@ -177,27 +177,24 @@ static int dma_map_usable(VFIOContainerBase *bcontainer, hwaddr iova,
                           hwaddr size, void *vaddr, bool readonly, bool map,
                           bool *left)
 {
-    uint64_t last = iova + size - 1, done = 0;
+    Range r;
+    GList *parts;
+    uint64_t done = 0;
+    int ret = 0;
 
-    for (GList *l = bcontainer->iova_ranges; l; l = l->next) {
-        uint64_t lob = MAX(iova, range_lob(l->data));
-        uint64_t upb = MIN(last, range_upb(l->data));
-        int ret;
+    range_init_nofail(&r, iova, size);
+    parts = memmap_ranges_clip(bcontainer->iova_ranges, &r);
+    for (GList *l = parts; l && !ret; l = l->next) {
+        uint64_t lob = range_lob(l->data), len = range_size(l->data);
 
-        if (lob > upb) {
-            continue;
-        }
-        ret = map ? vfio_container_dma_map(bcontainer, lob, upb - lob + 1,
+        ret = map ? vfio_container_dma_map(bcontainer, lob, len,
                                            vaddr + (lob - iova), readonly)
-                  : vfio_container_dma_unmap(bcontainer, lob,
-                                             upb - lob + 1, NULL);
-        if (ret) {
-            return ret;
-        }
-        done += upb - lob + 1;
+                  : vfio_container_dma_unmap(bcontainer, lob, len, NULL);
+        done += len;
     }
+    g_list_free_full(parts, g_free);
     *left = done != size;
-    return 0;
+    return ret;
 }
 
 int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,

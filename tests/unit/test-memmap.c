@@ -578,6 +578,55 @@ static void test_inside_64bit_edges(void)
     g_assert_cmphex(w.upb, ==, UINT64_MAX);
 }
 
+/*
+ * What the VFIO listener maps of a RAM section: the parts inside the
+ * container's usable ranges.  Two groups with different windows (an MSI
+ * window, an RMR of another device) leave the intersection of their
+ * ranges, as the kernel reports it for the shared container.
+ */
+static void test_clip(void)
+{
+    static const uint64_t usable[][2] = {
+        { 0, 0xfedfffff }, { 0xfef00000, 0x1ffffffff },
+        { 0x200100000, UINT64_MAX },
+    };
+    g_autoptr(GList) list = NULL;
+    GList *parts;
+    Range r;
+
+    for (int i = 0; i < ARRAY_SIZE(usable); i++) {
+        Range *u = g_new(Range, 1);
+
+        range_set_bounds(u, usable[i][0], usable[i][1]);
+        list = range_list_insert(list, u);
+    }
+
+    /* across both windows: three parts */
+    range_set_bounds(&r, 0xf0000000, 0x2000fffff + 0x100000);
+    parts = memmap_ranges_clip(list, &r);
+    g_assert_cmpuint(g_list_length(parts), ==, 3);
+    g_assert_cmphex(range_lob(parts->data), ==, 0xf0000000);
+    g_assert_cmphex(range_upb(parts->data), ==, 0xfedfffff);
+    g_assert_cmphex(range_lob(parts->next->data), ==, 0xfef00000);
+    g_assert_cmphex(range_upb(parts->next->data), ==, 0x1ffffffff);
+    g_assert_cmphex(range_lob(parts->next->next->data), ==, 0x200100000);
+    g_assert_cmphex(range_upb(parts->next->next->data), ==, 0x2001fffff);
+    g_list_free_full(parts, g_free);
+
+    /* all inside: one part, the range itself */
+    range_set_bounds(&r, 0x40000000, 0x7fffffff);
+    parts = memmap_ranges_clip(list, &r);
+    g_assert_cmpuint(g_list_length(parts), ==, 1);
+    g_assert_true(range_lob(parts->data) == 0x40000000 &&
+                  range_upb(parts->data) == 0x7fffffff);
+    g_list_free_full(parts, g_free);
+
+    /* all in a window: nothing */
+    range_set_bounds(&r, 0xfee00000, 0xfee0ffff);
+    g_assert_null(memmap_ranges_clip(list, &r));
+    g_list_foreach(list, (GFunc)g_free, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -607,6 +656,7 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/refused/numa", test_refused_numa);
     g_test_add_func("/memmap/parse-errors", test_parse_errors);
     g_test_add_func("/memmap/inside", test_inside);
+    g_test_add_func("/memmap/clip", test_clip);
     g_test_add_func("/memmap/inside/adjacent", test_inside_adjacent);
     g_test_add_func("/memmap/inside/empty", test_inside_empty);
     g_test_add_func("/memmap/inside/64bit-edges", test_inside_64bit_edges);

@@ -183,6 +183,16 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
 bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
                           Range *window);
 
+/**
+ * memmap_ranges_clip: the parts of a range inside usable ranges
+ * @usable: sorted GList of #Range, as built by range_list_insert()
+ * @r: the range to clip
+ *
+ * Returns: a sorted GList of newly allocated #Range, the intersection
+ * of @r with the union of @usable; NULL when they do not meet.
+ */
+GList *memmap_ranges_clip(GList *usable, const Range *r);
+
 /* Machine integration, see hw/core/machine-memmap.c */
 typedef struct MachineMemMap MachineMemMap;
 
