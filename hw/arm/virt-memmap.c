@@ -225,6 +225,8 @@ void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem)
                                     ms->ram);
         return;
     }
+    /* one flat view update for all pieces, not one per piece */
+    memory_region_transaction_begin();
     for (unsigned i = 0; i < l->ram->len; i++) {
         const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
         MemoryRegion *alias = g_new(MemoryRegion, 1);
@@ -234,6 +236,7 @@ void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem)
                                  p->offset, range_size(&p->range));
         memory_region_add_subregion(sysmem, p->range.lob, alias);
     }
+    memory_region_transaction_commit();
 }
 
 void virt_memmap_set_boot_info(VirtMachineState *vms)

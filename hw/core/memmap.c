@@ -553,18 +553,20 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
 bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
                           Range *window)
 {
-    GList *gaps = NULL;
+    GList *gaps = NULL, *g;
     bool inside = true;
 
+    /* both lists are sorted and disjoint: one walk over each */
     range_inverse_array(usable, &gaps, 0, UINT64_MAX);
+    g = gaps;
     for (GList *r = ram; r && inside; r = r->next) {
-        for (GList *g = gaps; g; g = g->next) {
-            if (range_overlaps_range(r->data, g->data)) {
-                *bad_ram = *(Range *)r->data;
-                *window = *(Range *)g->data;
-                inside = false;
-                break;
-            }
+        while (g && range_upb(g->data) < range_lob(r->data)) {
+            g = g->next;
+        }
+        if (g && range_overlaps_range(r->data, g->data)) {
+            *bad_ram = *(Range *)r->data;
+            *window = *(Range *)g->data;
+            inside = false;
         }
     }
     g_list_free_full(gaps, g_free);
