@@ -256,7 +256,7 @@ void hmp_info_memmap(Monitor *mon, const QDict *qdict)
         MemMapRegion *r = it->value;
         g_autofree char *size = size_to_str(r->size);
         g_autofree char *node = r->has_node ?
-            g_strdup_printf("%" PRIu32, r->node) : g_strdup("-");
+            g_strdup_printf("%u", r->node) : g_strdup("-");
 
         monitor_printf(mon, "0x%016" PRIx64 " 0x%016" PRIx64
                        " %-10s %-6s %-4s %s\n",

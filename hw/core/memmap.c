@@ -26,7 +26,7 @@ typedef struct Entry {
 char *memmap_range_describe(int index, const MemMapRange *e)
 {
     g_autofree char *node = e->has_node ?
-        g_strdup_printf(", node=%" PRIu32, e->node) : g_strdup("");
+        g_strdup_printf(", node=%u", e->node) : g_strdup("");
 
     return g_strdup_printf("memmap.%d (type=%s, base=0x%" PRIx64
                            ", size=0x%" PRIx64 "%s)", index,
@@ -355,7 +355,7 @@ static bool bind_check_entries(const MemMapRangeList *entries,
             error_setg(errp, "%s: node is given, but no NUMA nodes are "
                        "configured (-numa node)", desc);
         } else {
-            error_setg(errp, "%s: NUMA node %" PRIu32 " does not exist; "
+            error_setg(errp, "%s: NUMA node %u does not exist; "
                        "nodes are 0 to %u", desc, e->node, b->nb_nodes - 1);
         }
         return false;

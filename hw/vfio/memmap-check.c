@@ -24,7 +24,7 @@
 #include "hw/vfio/memmap-check.h"
 #include "hw/vfio/vfio-common.h"
 #include "hw/vfio/vfio-container-base.h"
-#include "qapi/qapi-types-memmap.h"
+#include "qapi/qapi-types-vfio.h"
 #include "trace.h"
 
 const PropertyInfo vfio_prop_iova_check = {
