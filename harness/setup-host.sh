@@ -49,6 +49,10 @@ apt-get install -y -q --no-install-recommends \
 # tpm-tis-device-swtpm-test runs swtpm
 apt-get install -y -q --no-install-recommends \
     bzip2 qemu-efi-aarch64 xorriso swtpm
+# for the manual (make docs-check): QEMU's Sphinx extensions on
+# Debian's Sphinx and theme
+apt-get install -y -q --no-install-recommends \
+    python3-sphinx python3-sphinx-rtd-theme
 apt-get install -y -q --no-install-recommends -t bookworm-backports \
     meson qemu-system-x86 qemu-system-data
 
