@@ -34,10 +34,15 @@ Components: main
 Signed-By: $kr
 SRC
 
-dpkg --add-architecture arm64
-apt-get update -q
+# wait for another apt (a second set-up, unattended upgrades) to finish
+apt_get() {
+    apt-get -o DPkg::Lock::Timeout=900 "$@"
+}
 
-apt-get install -y -q --no-install-recommends \
+dpkg --add-architecture arm64
+apt_get update -q
+
+apt_get install -y -q --no-install-recommends \
     build-essential dpkg-dev git ca-certificates pkg-config \
     ninja-build flex bison ccache cpio xz-utils zstd file \
     python3 python3-venv python3-setuptools \
@@ -47,13 +52,13 @@ apt-get install -y -q --no-install-recommends \
 # bzip2 is found, and it boots Debian's AAVMF in place of the edk2 blobs
 # the +ds source strips; cdrom-test makes ISO images with xorrisofs;
 # tpm-tis-device-swtpm-test runs swtpm
-apt-get install -y -q --no-install-recommends \
+apt_get install -y -q --no-install-recommends \
     bzip2 qemu-efi-aarch64 xorriso swtpm
 # for the manual (make docs-check): QEMU's Sphinx extensions on
 # Debian's Sphinx and theme
-apt-get install -y -q --no-install-recommends \
+apt_get install -y -q --no-install-recommends \
     python3-sphinx python3-sphinx-rtd-theme
-apt-get install -y -q --no-install-recommends -t bookworm-backports \
+apt_get install -y -q --no-install-recommends -t bookworm-backports \
     meson qemu-system-x86 qemu-system-data
 
 rm -f /var/lib/memmap-setup.*
