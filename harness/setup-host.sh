@@ -46,7 +46,7 @@ apt_get install -y -q --no-install-recommends \
     build-essential dpkg-dev git ca-certificates pkg-config \
     ninja-build flex bison ccache cpio xz-utils zstd file \
     python3 python3-venv python3-setuptools \
-    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev \
+    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev libjson-c-dev \
     device-tree-compiler busybox-static ipxe-qemu seabios
 # for QEMU's qtest-aarch64 suite: meson lists bios-tables-test only when
 # bzip2 is found, and it boots Debian's AAVMF in place of the edk2 blobs
@@ -60,6 +60,9 @@ apt_get install -y -q --no-install-recommends \
     python3-sphinx python3-sphinx-rtd-theme
 apt_get install -y -q --no-install-recommends -t bookworm-backports \
     meson qemu-system-x86 qemu-system-data
+# the libvirt layer runs its own daemon on our QEMU
+apt_get install -y -q --no-install-recommends -t bookworm-backports \
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 
 rm -f /var/lib/memmap-setup.*
 touch "$stamp"
