@@ -6,7 +6,7 @@
 BUILD ?= build
 export BUILD
 
-.PHONY: all build run check series bench clean distclean
+.PHONY: all build run check series series-check docs-check bench clean distclean
 
 all: build
 
@@ -22,12 +22,21 @@ check: build
 series: build
 	harness/export-series.sh . $(BUILD)
 
+# Every commit of the series built and tested on its own, then the manual.
+series-check: build
+	harness/series-check.sh . $(BUILD)
+
+# The manual of the exported series, Sphinx with -W.
+docs-check: series
+	harness/docs-check.sh . $(BUILD)
+
 bench: build
 	harness/bench.sh . $(BUILD)
 
 # Keeps the fetched base and ccache; removes build output.
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/series $(BUILD)/guest/run
+	rm -rf $(BUILD)/obj $(BUILD)/series $(BUILD)/guest/run \
+	    $(BUILD)/series-check/obj $(BUILD)/docs/obj
 
 distclean:
 	rm -rf $(BUILD)
