@@ -48,7 +48,8 @@ NUMA = ("-smp 2 -object memory-backend-ram,id=m0,size=512M "
 HOLE = "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=256M"
 
 # (name, firmware ("bios" or "pflash"), QEMU arguments, RAM pieces as
-# (base, size, NUMA node or None without NUMA))
+# (base, size, NUMA node or None without NUMA)[, hot-pluggable memory
+# area as (base, size, node)])
 BOOTS = [
     ("no map, two nodes", "bios", ["-M", "virt", "-m", "1G", *NUMA],
      [(RAM_BASE, 512 * MiB, 0), (0x60000000, 512 * MiB, 1)]),
@@ -56,6 +57,13 @@ BOOTS = [
      ["-M", f"virt,{HOLE}", "-m", "1G", *NUMA],
      [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
       (0x70000000, 512 * MiB, 1)]),
+    # the memory device area starts at the first GiB boundary above the
+    # RAM and the holes (0xc0000000), maxmem - ram + 1 GiB per slot long,
+    # on the last node, as QEMU 10.0 lists it
+    ("hole above the lowest piece, two nodes, slots=2,maxmem=3G", "bios",
+     ["-M", f"virt,{HOLE}", "-m", "1G,slots=2,maxmem=3G", *NUMA],
+     [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
+      (0x70000000, 512 * MiB, 1)], (0xc0000000, 4 * GiB, 1)),
     # AAVMF needs 128 MiB at 0x40000000 (measured: 128 MiB - 64 KiB
     # dies in the firmware); exactly that much boots
     ("lowest piece of exactly 128 MiB", "bios",
@@ -162,12 +170,16 @@ def check_iomem(iomem, pieces):
     return errors
 
 
-def check_srat(report, pieces):
+def check_srat(report, pieces, hotplug=None):
     """The kernel's SRAT lines: one per piece, node = PXM = the piece's
-    node, none hot-pluggable; none at all without NUMA."""
+    node, not hot-pluggable, plus the hot-pluggable area if any; none at
+    all without NUMA."""
     numa = pieces[0][2] is not None
     want = sorted((n, n, b, b + s - 1, False) for b, s, n in pieces) \
         if numa else []
+    if hotplug:
+        b, s, n = hotplug
+        want = sorted(want + [(n, n, b, b + s - 1, True)])
     got = sorted(report["srat"])
     errors = []
     if got != want:
@@ -326,14 +338,14 @@ def main():
     print(f"1..{len(BOOTS) + len(REFUSALS)}", flush=True)
     n = failed = 0
     times = []
-    for name, kind, qemu_args, pieces in BOOTS:
+    for name, kind, qemu_args, pieces, *hotplug in BOOTS:
         n += 1
         try:
             report, took = uefi_boot(args, kind, qemu_args)
             times.append(took)
             errors = [] if report["efi"] else \
                 ["the kernel did not come up through EFI"]
-            errors += check_srat(report, pieces) + \
+            errors += check_srat(report, pieces, *hotplug) + \
                 check_iomem(report["iomem"], pieces)
         except GuestError as e:
             errors, took = [str(e)], None
