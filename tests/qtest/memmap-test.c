@@ -424,13 +424,31 @@ static const BadCase bad[] = {
       "arm 'virt' machine" },
 };
 
+/*
+ * Where -M dumpdtb writes: QEMU replaces the file (write and rename), so
+ * it must never be /dev/null.
+ */
+static char *scratch_dir;
+
+static char *scratch_dtb(void)
+{
+    char *dir = scratch_dir;
+
+    if (!dir) {
+        dir = scratch_dir = g_dir_make_tmp("memmap-test-XXXXXX", NULL);
+        g_assert_nonnull(dir);
+    }
+    return g_build_filename(dir, "dump.dtb", NULL);
+}
+
 /* Run QEMU with @args; it must exit 1 printing @msg */
 static void refused(const char *args, const char *msg)
 {
     const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *dtb = scratch_dtb();
     g_autofree char *cmd = g_strdup_printf(
-        "%s -nodefaults -display none -accel tcg %s -M dumpdtb=/dev/null",
-        qemu, args);
+        "%s -nodefaults -display none -accel tcg %s -M dumpdtb=%s",
+        qemu, args, dtb);
     g_autofree char *err = NULL;
     g_auto(GStrv) argv = NULL;
     int status;
@@ -574,6 +592,8 @@ static void test_random(void)
     };
     const char *qemu = g_getenv("QTEST_QEMU_BINARY");
     GRand *rand = g_rand_new_with_seed(20261125);
+    g_autofree char *dtb = scratch_dtb();
+    g_autofree char *dump = g_strdup_printf("dumpdtb=%s", dtb);
 
     for (int run = 0; run < 100; run++) {
         g_autoptr(GString) map = g_string_new("virt");
@@ -581,7 +601,7 @@ static void test_random(void)
         int n = g_rand_int_range(rand, 1, 5), status;
         const char *argv[] = {
             qemu, "-nodefaults", "-display", "none", "-accel", "tcg",
-            "-m", "1G", "-M", NULL, "-M", "dumpdtb=/dev/null", NULL,
+            "-m", "1G", "-M", NULL, "-M", dump, NULL,
         };
 
         for (int i = 0; i < n; i++) {
@@ -594,6 +614,7 @@ static void test_random(void)
                                           ARRAY_SIZE(values))]);
         }
         argv[9] = map->str;
+        unlink(dtb);
         g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
                                    G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
                                    NULL, &err, &status, NULL));
@@ -664,6 +685,8 @@ static void test_snapshot(void)
 
 int main(int argc, char **argv)
 {
+    int ret;
+
     g_test_init(&argc, &argv, NULL);
 
     if (!qtest_has_machine("virt")) {
@@ -687,5 +710,13 @@ int main(int argc, char **argv)
         g_autofree char *path = g_strdup_printf("/memmap/bad/%02d", i);
         qtest_add_data_func(path, &bad[i], test_bad);
     }
-    return g_test_run();
+    ret = g_test_run();
+    if (scratch_dir) {
+        g_autofree char *dtb = scratch_dtb();
+
+        unlink(dtb);
+        rmdir(scratch_dir);
+        g_free(scratch_dir);
+    }
+    return ret;
 }
