@@ -218,14 +218,29 @@ void virt_memmap_record_devices(VirtMachineState *vms)
 void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem)
 {
     MachineState *ms = MACHINE(vms);
-    const MemMapLayout *l = machine_memmap_layout(ms);
 
+    /* with a map, the pieces go in at the end of machvirt_init() */
     if (!machine_memmap_is_set(ms)) {
         memory_region_add_subregion(sysmem, vms->memmap[VIRT_MEM].base,
                                     ms->ram);
+    }
+}
+
+void virt_memmap_finish_init(VirtMachineState *vms, MemoryRegion *sysmem)
+{
+    MachineState *ms = MACHINE(vms);
+    const MemMapLayout *l = machine_memmap_layout(ms);
+    const MemMapPiece *low;
+
+    if (!machine_memmap_is_set(ms)) {
         return;
     }
-    /* one flat view update for all pieces, not one per piece */
+
+    /*
+     * Every piece boundary that is not aligned to the dispatch tree's
+     * levels makes each later flat view update dearer: map the pieces
+     * once the board's own devices are in, in one update.
+     */
     memory_region_transaction_begin();
     for (unsigned i = 0; i < l->ram->len; i++) {
         const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
@@ -237,20 +252,11 @@ void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem)
         memory_region_add_subregion(sysmem, p->range.lob, alias);
     }
     memory_region_transaction_commit();
-}
 
-void virt_memmap_set_boot_info(VirtMachineState *vms)
-{
-    MachineState *ms = MACHINE(vms);
-    const MemMapPiece *low;
-
-    if (!machine_memmap_is_set(ms)) {
-        return;
-    }
-    low = &g_array_index(machine_memmap_layout(ms)->ram, MemMapPiece, 0);
+    low = &g_array_index(l->ram, MemMapPiece, 0);
     vms->bootinfo.loader_start = low->range.lob;
     vms->bootinfo.ram_size = range_size(&low->range);
-    vms->bootinfo.memmap = machine_memmap_layout(ms);
+    vms->bootinfo.memmap = l;
 }
 
 struct smbios_phys_mem_area *virt_memmap_smbios_areas(VirtMachineState *vms,

@@ -55,11 +55,20 @@ void virt_memmap_bind(VirtMachineState *vms, bool firmware_loaded);
 /* Record the machine's device regions for query-memmap. */
 void virt_memmap_record_devices(VirtMachineState *vms);
 
-/* Map guest RAM into @sysmem: one alias per RAM piece. */
+/* Map guest RAM into @sysmem where the machine always did, without a map */
 void virt_memmap_map_ram(VirtMachineState *vms, MemoryRegion *sysmem);
 
-/* Point the boot loader at the lowest RAM piece. */
-void virt_memmap_set_boot_info(VirtMachineState *vms);
+/**
+ * virt_memmap_finish_init: map the RAM pieces, point the boot loader
+ * at the lowest one
+ * @vms: the machine, its devices created
+ * @sysmem: system memory
+ *
+ * With a map, at the end of machvirt_init(), before the kernel is
+ * loaded: one alias per RAM piece, in one memory transaction.  Does
+ * nothing without a map.
+ */
+void virt_memmap_finish_init(VirtMachineState *vms, MemoryRegion *sysmem);
 
 /**
  * virt_memmap_smbios_areas: physical memory areas for SMBIOS
