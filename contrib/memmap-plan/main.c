@@ -5,6 +5,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <locale.h>
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
@@ -112,15 +113,22 @@ static const unsigned entry_commands[] = {
 };
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(entry_commands) != ARRAY_SIZE(entries) - 2);
 
+/* Whether option @e was given: a gboolean, or a pointer set */
+static bool option_given(const GOptionEntry *e)
+{
+    if (e->arg == G_OPTION_ARG_NONE) {
+        return *(gboolean *)e->arg_data;
+    }
+    return *(gpointer *)e->arg_data != NULL;
+}
+
 /* Refuse the options that are not @command's. */
 static bool check_options(unsigned command, const char *name)
 {
     size_t i;
 
     for (i = 0; i < ARRAY_SIZE(entry_commands); i++) {
-        gpointer given = *(gpointer *)entries[i].arg_data;
-
-        if (given && !(entry_commands[i] & command)) {
+        if (option_given(&entries[i]) && !(entry_commands[i] & command)) {
             error_report("--%s is not an option of %s", entries[i].long_name,
                          name);
             return false;
@@ -198,6 +206,8 @@ int main(int argc, char **argv)
     g_autoptr(GError) gerr = NULL;
 
     error_init(argv[0]);
+    /* GOption converts options from the locale's character set */
+    setlocale(LC_CTYPE, "");
     context = g_option_context_new("COMMAND [REPORT...]");
     g_option_context_set_summary(context, summary);
     g_option_context_set_description(context, description);

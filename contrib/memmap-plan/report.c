@@ -8,13 +8,15 @@
  *     "reserved-regions": [{"start": 4276092928, "end": 4277141503,
  *                           "type": "msi"}]}]}
  *
- * The reader is a strict parser of exactly this schema rather than a
- * general JSON parser: plan reads many thousands of reports.
+ * Reports are read as RFC 8259 documents with json-c, then checked
+ * strictly against this schema.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
+#include <json-c/json_object_iterator.h>
+#include <json-c/json_tokener.h>
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qobject/json-writer.h"
@@ -302,223 +304,238 @@ GString *host_report_to_json(const HostReport *report)
 
 /* JSON input */
 
+/*
+ * The deepest value of a report is a member of a reserved region: depth
+ * 5 counting from 0, in json-c's count.  json-c refuses anything deeper.
+ */
+#define REPORT_JSON_DEPTH 6
+
 typedef struct JsonReader {
     const char *file;
     const char *buf;
-    const char *p;
+    size_t size;
+    /* members read from objects, to compare with the members written */
+    size_t members;
 } JsonReader;
 
-static bool G_GNUC_PRINTF(3, 4) json_fail(JsonReader *r, Error **errp,
-                                          const char *fmt, ...)
+/* "FILE:LINE:COLUMN: " for the byte at @offset, columns in bytes */
+static char *json_position(const JsonReader *r, size_t offset)
 {
-    g_autofree char *msg = NULL;
+    const char *nl = g_strrstr_len(r->buf, offset, "\n");
     unsigned line = 1;
     const char *q;
-    va_list ap;
 
-    for (q = r->buf; q < r->p; q++) {
+    for (q = r->buf; q < r->buf + offset; q++) {
         line += *q == '\n';
     }
+    return g_strdup_printf("%s:%u:%zu", r->file, line,
+                           offset - (nl ? nl + 1 - r->buf : 0) + 1);
+}
+
+static bool G_GNUC_PRINTF(4, 5) json_fail_at(const JsonReader *r,
+                                             size_t offset, Error **errp,
+                                             const char *fmt, ...)
+{
+    g_autofree char *pos = json_position(r, offset);
+    g_autofree char *msg = NULL;
+    va_list ap;
+
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    error_setg(errp, "%s:%u: %s", r->file, line, msg);
+    error_setg(errp, "%s: %s", pos, msg);
     return false;
 }
 
-static void json_skip_space(JsonReader *r)
+/*
+ * Schema errors: the file, then where in the report, as a path like
+ * devices[2].reserved-regions[0].type; @where is "" at the top.
+ */
+static bool G_GNUC_PRINTF(4, 5) json_fail(const JsonReader *r,
+                                          const char *where, Error **errp,
+                                          const char *fmt, ...)
 {
-    while (*r->p == ' ' || *r->p == '\n' || *r->p == '\t' || *r->p == '\r') {
-        r->p++;
-    }
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_setg(errp, "%s: %s%s%s", r->file, where, *where ? ": " : "", msg);
+    return false;
 }
+
+/* @s with control characters escaped, for messages */
+static char *json_printable(const char *s, size_t len)
+{
+    GString *out = g_string_sized_new(len);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < ' ' || s[i] == 0x7f) {
+            g_string_append_printf(out, "\\x%02x", (unsigned char)s[i]);
+        } else {
+            g_string_append_c(out, s[i]);
+        }
+    }
+    return g_string_free(out, false);
+}
+
+static bool json_member_string(const JsonReader *r, const char *where,
+                               json_object *val, char **s, Error **errp)
+{
+    const char *str;
+    size_t len, i;
+
+    if (!json_object_is_type(val, json_type_string)) {
+        return json_fail(r, where, errp, "expected a string");
+    }
+    str = json_object_get_string(val);
+    len = json_object_get_string_len(val);
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)str[i] < ' ' || str[i] == 0x7f) {
+            g_autofree char *p = json_printable(str, len);
+
+            return json_fail(r, where, errp, "control character in '%s'", p);
+        }
+    }
+    *s = g_strndup(str, len);
+    return true;
+}
+
+static bool json_member_uint64(const JsonReader *r, const char *where,
+                               json_object *val, uint64_t *n, Error **errp)
+{
+    if (!json_object_is_type(val, json_type_int)) {
+        return json_fail(r, where, errp, "expected %s",
+                         json_object_is_type(val, json_type_double) ?
+                         "an integer" : "a non-negative integer");
+    }
+    /* json-c holds integers above INT64_MAX as uint64 */
+    if (json_object_get_int64(val) < 0) {
+        return json_fail(r, where, errp, "expected a non-negative integer");
+    }
+    *n = json_object_get_uint64(val);
+    return true;
+}
+
+typedef bool JsonMemberFunc(JsonReader *r, const char *where, int key,
+                            json_object *val, void *opaque, Error **errp);
 
 /*
- * Step into, through or out of an array or object: before element @n,
- * consume the opening bracket (n == 0) or the comma.  Returns 1 when an
- * element follows, 0 after the closing bracket, -1 on error.
+ * Call @member for each member of object @obj, with the index of its
+ * name in @keys; refuse other names, and objects without all of @keys.
  */
-static int json_next(JsonReader *r, char open, char close, unsigned n,
-                     Error **errp)
+static bool json_members(JsonReader *r, const char *where, json_object *obj,
+                         const char *const *keys, const char *what,
+                         JsonMemberFunc *member, void *opaque, Error **errp)
 {
-    json_skip_space(r);
-    if (!n) {
-        if (*r->p != open) {
-            json_fail(r, errp, "expected '%c'", open);
-            return -1;
-        }
-        r->p++;
-        json_skip_space(r);
-    } else if (*r->p != close) {
-        if (*r->p != ',') {
-            json_fail(r, errp, "expected ',' or '%c'", close);
-            return -1;
-        }
-        /* the element's own parser refuses a trailing comma */
-        r->p++;
-        return 1;
-    }
-    if (*r->p == close) {
-        r->p++;
-        return 0;
-    }
-    return 1;
-}
-
-/* A string without escapes: hosts and device names need none. */
-static bool json_string(JsonReader *r, const char **s, size_t *len,
-                        Error **errp)
-{
-    const char *q;
-
-    json_skip_space(r);
-    if (*r->p != '"') {
-        return json_fail(r, errp, "expected a string");
-    }
-    for (q = r->p + 1; *q != '"'; q++) {
-        if (*q == '\\' || (unsigned char)*q < ' ') {
-            r->p = q;
-            return json_fail(r, errp, "%s", *q == '\\' ?
-                             "escapes in strings are not supported" :
-                             *q ? "control character in string" :
-                             "unterminated string");
-        }
-    }
-    *s = r->p + 1;
-    *len = q - *s;
-    r->p = q + 1;
-    return true;
-}
-
-static bool json_uint(JsonReader *r, uint64_t *val, Error **errp)
-{
-    uint64_t v = 0;
-
-    json_skip_space(r);
-    if (!g_ascii_isdigit(*r->p) || (*r->p == '0' &&
-                                    g_ascii_isdigit(r->p[1]))) {
-        return json_fail(r, errp, "expected a non-negative integer");
-    }
-    for (; g_ascii_isdigit(*r->p); r->p++) {
-        unsigned d = *r->p - '0';
-
-        if (v > (UINT64_MAX - d) / 10) {
-            return json_fail(r, errp, "integer out of range");
-        }
-        v = v * 10 + d;
-    }
-    if (*r->p == '.' || *r->p == 'e' || *r->p == 'E') {
-        return json_fail(r, errp, "expected an integer");
-    }
-    *val = v;
-    return true;
-}
-
-/* Read the key of the next member of an object; returns its index. */
-static int json_key(JsonReader *r, const char *const *keys, unsigned *seen,
-                    Error **errp)
-{
-    const char *s;
-    size_t len;
+    struct json_object_iterator it, end;
+    unsigned seen = 0;
     int i;
 
-    if (!json_string(r, &s, &len, errp)) {
-        return -1;
+    if (!json_object_is_type(obj, json_type_object)) {
+        return json_fail(r, where, errp, "expected an object");
     }
-    for (i = 0; keys[i]; i++) {
-        if (strlen(keys[i]) == len && !memcmp(keys[i], s, len)) {
-            break;
+    it = json_object_iter_begin(obj);
+    end = json_object_iter_end(obj);
+    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+        const char *name = json_object_iter_peek_name(&it);
+        g_autofree char *path = NULL;
+
+        r->members++;
+        for (i = 0; keys[i] && strcmp(keys[i], name); i++) {
+            continue;
         }
-    }
-    if (!keys[i] || *seen & (1u << i)) {
-        json_fail(r, errp, "%s member '%.*s'",
-                  keys[i] ? "duplicate" : "unexpected", (int)len, s);
-        return -1;
-    }
-    *seen |= 1u << i;
-    json_skip_space(r);
-    if (*r->p != ':') {
-        json_fail(r, errp, "expected ':'");
-        return -1;
-    }
-    r->p++;
-    return i;
-}
+        if (!keys[i]) {
+            g_autofree char *p = json_printable(name, strlen(name));
 
-static bool json_members_complete(JsonReader *r, const char *const *keys,
-                                  unsigned seen, const char *what,
-                                  Error **errp)
-{
-    int i;
-
-    for (i = 0; keys[i]; i++) {
-        if (!(seen & (1u << i))) {
-            return json_fail(r, errp, "%s without '%s'", what, keys[i]);
+            return json_fail(r, where, errp, "unexpected member '%s'", p);
         }
-    }
-    return true;
-}
-
-typedef bool JsonElementFunc(JsonReader *r, HostReport *report,
-                             Error **errp);
-
-static bool json_array(JsonReader *r, JsonElementFunc *element,
-                       HostReport *report, Error **errp)
-{
-    unsigned n;
-    int more;
-
-    for (n = 0; (more = json_next(r, '[', ']', n, errp)) > 0; n++) {
-        if (!element(r, report, errp)) {
+        seen |= 1u << i;
+        path = g_strdup_printf("%s%s%s", where, *where ? "." : "", name);
+        if (!member(r, path, i, json_object_iter_peek_value(&it), opaque,
+                    errp)) {
             return false;
         }
     }
-    return !more;
+    for (i = 0; keys[i]; i++) {
+        if (!(seen & (1u << i))) {
+            return json_fail(r, where, errp, "%s without '%s'", what,
+                             keys[i]);
+        }
+    }
+    return true;
+}
+
+typedef bool JsonElementFunc(JsonReader *r, const char *where,
+                             json_object *val, void *opaque, Error **errp);
+
+static bool json_array(JsonReader *r, const char *where, json_object *arr,
+                       JsonElementFunc *element, void *opaque, Error **errp)
+{
+    size_t i, n;
+
+    if (!json_object_is_type(arr, json_type_array)) {
+        return json_fail(r, where, errp, "expected an array");
+    }
+    n = json_object_array_length(arr);
+    for (i = 0; i < n; i++) {
+        g_autofree char *path = g_strdup_printf("%s[%zu]", where, i);
+
+        if (!element(r, path, json_object_array_get_idx(arr, i), opaque,
+                     errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static const char *const region_keys[] = { "start", "end", "type", NULL };
 
-static bool json_region(JsonReader *r, HostReport *report, Error **errp)
+static bool json_region_member(JsonReader *r, const char *where, int key,
+                               json_object *val, void *opaque, Error **errp)
 {
-    ResvRegion reg = { 0 };
-    uint64_t start = 0, end = 0;
-    unsigned n, seen = 0;
-    const char *s;
-    size_t len;
-    int more;
+    ResvRegion *reg = opaque;
+    g_autofree char *type = NULL;
+    uint64_t n;
 
-    for (n = 0; (more = json_next(r, '{', '}', n, errp)) > 0; n++) {
-        switch (json_key(r, region_keys, &seen, errp)) {
-        case 0:
-            if (!json_uint(r, &start, errp)) {
-                return false;
-            }
-            break;
-        case 1:
-            if (!json_uint(r, &end, errp)) {
-                return false;
-            }
-            break;
-        case 2:
-            if (!json_string(r, &s, &len, errp)) {
-                return false;
-            }
-            if (!resv_type_parse(s, len, &reg.type)) {
-                return json_fail(r, errp, "unknown reserved region type "
-                                 "'%.*s'", (int)len, s);
-            }
-            break;
-        default:
+    switch (key) {
+    case 0:
+    case 1:
+        if (!json_member_uint64(r, where, val, &n, errp)) {
             return false;
         }
+        /* lob and upb hold start and end until the range is set */
+        *(key ? &reg->range.upb : &reg->range.lob) = n;
+        return true;
+    default:
+        if (!json_member_string(r, where, val, &type, errp)) {
+            return false;
+        }
+        if (!resv_type_parse(type, strlen(type), &reg->type)) {
+            return json_fail(r, where, errp,
+                             "unknown reserved region type '%s'", type);
+        }
+        return true;
     }
-    if (more < 0 ||
-        !json_members_complete(r, region_keys, seen, "reserved region",
-                               errp)) {
+}
+
+static bool json_region(JsonReader *r, const char *where, json_object *val,
+                        void *opaque, Error **errp)
+{
+    HostReport *report = opaque;
+    ResvRegion reg = { 0 };
+    uint64_t start, end;
+
+    if (!json_members(r, where, val, region_keys, "reserved region",
+                      json_region_member, &reg, errp)) {
         return false;
     }
+    start = reg.range.lob;
+    end = reg.range.upb;
     if (end < start) {
-        return json_fail(r, errp, "reserved region end 0x%" PRIx64
+        return json_fail(r, where, errp, "reserved region end 0x%" PRIx64
                          " is below its start 0x%" PRIx64, end, start);
     }
     range_set_bounds(&reg.range, start, end);
@@ -530,58 +547,210 @@ static const char *const device_keys[] = {
     "bdf", "group", "reserved-regions", NULL
 };
 
-static bool json_device(JsonReader *r, HostReport *report, Error **errp)
-{
-    ReportDevice dev = { .first = report->regions->len };
-    g_autofree char *bdf = NULL;
-    const ResvRegion *a, *b;
-    unsigned n, seen = 0;
-    const char *s;
-    size_t len;
-    int more;
+typedef struct JsonDevice {
+    HostReport *report;
+    ReportDevice dev;
+} JsonDevice;
 
-    for (n = 0; (more = json_next(r, '{', '}', n, errp)) > 0; n++) {
-        switch (json_key(r, device_keys, &seen, errp)) {
-        case 0:
-            if (!json_string(r, &s, &len, errp)) {
-                return false;
-            }
-            bdf = g_strndup(s, len);
-            break;
-        case 1:
-            if (!json_uint(r, &dev.group, errp)) {
-                return false;
-            }
-            break;
-        case 2:
-            if (!json_array(r, json_region, report, errp)) {
-                return false;
-            }
-            break;
-        default:
-            return false;
+static bool json_device_member(JsonReader *r, const char *where, int key,
+                               json_object *val, void *opaque, Error **errp)
+{
+    JsonDevice *d = opaque;
+
+    switch (key) {
+    case 0:
+        return json_member_string(r, where, val, &d->dev.bdf, errp);
+    case 1:
+        return json_member_uint64(r, where, val, &d->dev.group, errp);
+    default:
+        return json_array(r, where, val, json_region, d->report, errp);
+    }
+}
+
+static bool json_device(JsonReader *r, const char *where, json_object *val,
+                        void *opaque, Error **errp)
+{
+    HostReport *report = opaque;
+    JsonDevice d = {
+        .report = report,
+        .dev.first = report->regions->len,
+    };
+    const ResvRegion *a, *b;
+    bool ok;
+
+    ok = json_members(r, where, val, device_keys, "device",
+                      json_device_member, &d, errp);
+    if (ok) {
+        d.dev.count = report->regions->len - d.dev.first;
+        b = regions_sort_check(&g_array_index(report->regions, ResvRegion,
+                                              d.dev.first),
+                               d.dev.count, &a);
+        if (b) {
+            ok = json_fail(r, where, errp, "device %s: %s regions 0x%" PRIx64
+                           "-0x%" PRIx64 " and 0x%" PRIx64 "-0x%" PRIx64
+                           " overlap", d.dev.bdf, resv_type_names[b->type],
+                           a->range.lob, a->range.upb, b->range.lob,
+                           b->range.upb);
         }
     }
-    if (more < 0 ||
-        !json_members_complete(r, device_keys, seen, "device", errp)) {
+    if (!ok) {
+        g_free(d.dev.bdf);
         return false;
     }
-    dev.count = report->regions->len - dev.first;
-    b = regions_sort_check(&g_array_index(report->regions, ResvRegion,
-                                          dev.first), dev.count, &a);
-    if (b) {
-        return json_fail(r, errp, "device %s: %s regions 0x%" PRIx64
-                         "-0x%" PRIx64 " and 0x%" PRIx64 "-0x%" PRIx64
-                         " overlap", bdf, resv_type_names[b->type],
-                         a->range.lob, a->range.upb, b->range.lob,
-                         b->range.upb);
-    }
-    dev.bdf = g_steal_pointer(&bdf);
-    g_array_append_val(report->devices, dev);
+    g_array_append_val(report->devices, d.dev);
     return true;
 }
 
 static const char *const report_keys[] = { "host", "devices", NULL };
+
+static bool json_report_member(JsonReader *r, const char *where, int key,
+                               json_object *val, void *opaque, Error **errp)
+{
+    HostReport *report = opaque;
+
+    if (!key) {
+        return json_member_string(r, where, val, &report->host, errp);
+    }
+    return json_array(r, where, val, json_device, report, errp);
+}
+
+/* Whether integer @tok of @len characters fits int64 or uint64 */
+static bool json_integer_fits(const char *tok, size_t len)
+{
+    const char *max = *tok == '-' ? "-9223372036854775808" :
+                                    "18446744073709551615";
+    size_t n = strlen(max);
+
+    return len < n || (len == n && memcmp(tok, max, n) <= 0);
+}
+
+/* The names compared in one object; more are only counted */
+#define JSON_SCAN_NAMES 8
+
+typedef struct JsonScanLevel {
+    const char *name[JSON_SCAN_NAMES];
+    size_t len[JSON_SCAN_NAMES];
+    unsigned n;
+} JsonScanLevel;
+
+/*
+ * What json-c leaves to the reader, found in the text of a document
+ * that json-c accepted:
+ * - a name twice in one object: json-c keeps the last member (RFC 8259
+ *   leaves that to the implementation).  Names written alike are found
+ *   here; in a valid document every ':' outside strings follows a name,
+ *   so the members written are counted in *@members too, for
+ *   host_report_load() to compare with the members read (names that
+ *   differ only in escapes).
+ * - integers out of range: json-c reads those as the nearest integer
+ *   it can hold.
+ */
+static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
+{
+    JsonScanLevel level[REPORT_JSON_DEPTH];
+    const char *p = r->buf, *end = r->buf + r->size;
+    const char *str = NULL;
+    JsonScanLevel *l;
+    int depth = -1;
+    unsigned i;
+
+    *members = 0;
+    while (p < end) {
+        const char *tok = p;
+
+        switch (*p) {
+        case '"':
+            for (p++; *p != '"'; p++) {
+                p += *p == '\\';
+            }
+            str = tok;
+            p++;
+            break;
+        case '{':
+        case '[':
+            level[++depth].n = 0;
+            p++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            p++;
+            break;
+        case ':':
+            ++*members;
+            l = &level[depth];
+            for (i = 0; i < l->n; i++) {
+                if (l->len[i] == p - str && !memcmp(l->name[i], str, p - str)) {
+                    return json_fail_at(r, str - r->buf, errp,
+                                        "duplicate member %.*s",
+                                        (int)(p - str), str);
+                }
+            }
+            if (l->n < JSON_SCAN_NAMES) {
+                l->name[l->n] = str;
+                l->len[l->n++] = p - str;
+            }
+            p++;
+            break;
+        case '-':
+        case '0' ... '9':
+            p += *p == '-';
+            p += strspn(p, "0123456789");
+            if (*p == '.' || *p == 'e' || *p == 'E') {
+                /* a fraction or an exponent: not an integer */
+                p += strspn(p, ".eE+-0123456789");
+            } else if (!json_integer_fits(tok, p - tok)) {
+                return json_fail_at(r, tok - r->buf, errp,
+                                    "integer %.*s out of range",
+                                    (int)(p - tok), tok);
+            }
+            break;
+        default:
+            p++;
+        }
+    }
+    return true;
+}
+
+/* Read @buf as a JSON document with json-c */
+static json_object *json_parse(const JsonReader *r, Error **errp)
+{
+    struct json_tokener *tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
+    enum json_tokener_error err;
+    json_object *obj;
+    const char *bad;
+    size_t end;
+
+    /* RFC 8259 8.1: UTF-8, and no NUL outside the escapes of strings */
+    if (!g_utf8_validate_len(r->buf, r->size, &bad)) {
+        json_fail_at(r, bad - r->buf, errp, *bad ? "invalid UTF-8" :
+                     "NUL character");
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
+    /* with the NUL after the text, so that json-c sees where it ends */
+    obj = json_tokener_parse_ex(tok, r->buf, r->size + 1);
+    err = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (err == json_tokener_error_depth) {
+        json_fail_at(r, end, errp, "nested deeper than a host report");
+        return NULL;
+    }
+    if (err != json_tokener_success) {
+        json_fail_at(r, end, errp, "invalid JSON: %s",
+                     json_tokener_error_desc(err));
+        return NULL;
+    }
+    end += strspn(r->buf + end, " \t\n\r");
+    if (end < r->size) {
+        json_object_put(obj);
+        json_fail_at(r, end, errp, "unexpected data after the host report");
+        return NULL;
+    }
+    return obj;
+}
 
 HostReport *host_report_load(const char *path, Error **errp)
 {
@@ -589,44 +758,37 @@ HostReport *host_report_load(const char *path, Error **errp)
     g_autoptr(GError) gerr = NULL;
     g_autofree char *buf = NULL;
     bool is_stdin = !strcmp(path, "-");
+    json_object *obj;
     JsonReader r;
-    unsigned n, seen = 0;
-    const char *s;
-    size_t len;
+    size_t members;
     gsize size;
-    int more;
+    bool ok;
 
     if (!g_file_get_contents(is_stdin ? "/dev/stdin" : path, &buf, &size,
                              &gerr)) {
         error_setg(errp, "%s", gerr->message);
         return NULL;
     }
-    r = (JsonReader) { is_stdin ? "(stdin)" : path, buf, buf };
-
-    for (n = 0; (more = json_next(&r, '{', '}', n, errp)) > 0; n++) {
-        switch (json_key(&r, report_keys, &seen, errp)) {
-        case 0:
-            if (!json_string(&r, &s, &len, errp)) {
-                return NULL;
-            }
-            report->host = g_strndup(s, len);
-            break;
-        case 1:
-            if (!json_array(&r, json_device, report, errp)) {
-                return NULL;
-            }
-            break;
-        default:
-            return NULL;
-        }
-    }
-    if (more < 0 ||
-        !json_members_complete(&r, report_keys, seen, "host report", errp)) {
+    r = (JsonReader) { is_stdin ? "(stdin)" : path, buf, size };
+    if (size >= INT_MAX) {
+        error_setg(errp, "%s: larger than 2 GiB", r.file);
         return NULL;
     }
-    json_skip_space(&r);
-    if (r.p != buf + size) {
-        json_fail(&r, errp, "unexpected data after the host report");
+
+    obj = json_parse(&r, errp);
+    if (!obj) {
+        return NULL;
+    }
+    ok = json_scan(&r, &members, errp) &&
+         json_members(&r, "", obj, report_keys, "host report",
+                      json_report_member, report, errp);
+    json_object_put(obj);
+    if (!ok) {
+        return NULL;
+    }
+    if (members != r.members) {
+        error_setg(errp, "%s: an object has two members of one name",
+                   r.file);
         return NULL;
     }
     return g_steal_pointer(&report);

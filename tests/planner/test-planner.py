@@ -73,9 +73,10 @@ class Env:
         self.count += 1
         return os.path.join(self.tmp, "%d-%s" % (self.count, name))
 
-    def run(self, *args, stdin=None):
+    def run(self, *args, stdin=None, env=None):
         p = subprocess.run([self.planner] + list(args), input=stdin,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60,
+                           env=env)
         return p.returncode, p.stdout, p.stderr
 
     def sysfs(self, groups, files=None):
@@ -106,8 +107,8 @@ class Env:
 
     def json_report(self, text):
         path = self.path("report.json")
-        with open(path, "w") as f:
-            f.write(text)
+        with open(path, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
         return path
 
     def all_reports(self):
@@ -506,39 +507,83 @@ def check_bad_map(env):
     assert rc == 2 and err.startswith("memmap-plan: "), (rc, err)
 
 
+DEVICE = '{"host": "h", "devices": [{"bdf": "b", "group": %s}]}'
+REGION = DEVICE % '1, "reserved-regions": [%s]'
+
+# (text, message after the file name): syntax errors give line and
+# column, schema errors the path to the value
 BAD_JSON = [
-    ("", "1: expected '{'"),
-    ("hello", "1: expected '{'"),
-    ('{"host": "h", "devices": [', "1: expected '{'"),
-    ('{"host": 1, "devices": []}', "1: expected a string"),
-    ('{"host": "h\\u0041", "devices": []}',
-     "1: escapes in strings are not supported"),
-    ('{"host": "h", "devices": [], "x": 1}', "1: unexpected member 'x'"),
+    ("", ":1:1: invalid JSON: unexpected end of data"),
+    ("hello", ":1:1: invalid JSON: unexpected character"),
+    ('{"host": "h", "devices": [', ":1:27: invalid JSON: unexpected end of data"),
+    ('{"host": "h",\n "devices": [{"bdf": "b"',
+     ":2:25: invalid JSON: unexpected end of data"),
+    ('{"host": "h", "devices": [{"bdf": "b\\x"}]}',
+     ":1:38: invalid JSON: invalid string sequence"),
+    ('{"host": \'h\', "devices": []}', ":1:10: invalid JSON: unexpected character"),
+    ('{"host": 1, "devices": []}', ": host: expected a string"),
+    ("[]", ": expected an object"),
+    ('{"host": "h", "devices": [], "x": 1}', ": unexpected member 'x'"),
     ('{"host": "h", "host": "h", "devices": []}',
-     "1: duplicate member 'host'"),
-    ('{"host": "h"}', "1: host report without 'devices'"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 1}]}',
-     "1: device without 'reserved-regions'"),
-    ('{"host": "h", "devices": [],}', "1: expected a string"),
-    ('{"host": "h", "devices": [1]}', "1: expected '{'"),
+     ':1:15: duplicate member "host"'),
+    ('{"host": "h", "devices": [],\n "host": "h"}',
+     ':2:2: duplicate member "host"'),
+    # names that differ only in escapes
+    ('{"host": "h", "h\\u006fst": "h", "devices": []}',
+     ": an object has two members of one name"),
+    ('{"host": "h"}', ": host report without 'devices'"),
+    (DEVICE % "1", ": devices[0]: device without 'reserved-regions'"),
+    ('{"host": "h", "devices": [],}', ":1:29: invalid JSON: unexpected character"),
+    ('{"host": "h", "devices": [1]}', ": devices[0]: expected an object"),
+    ('{"host": "h", "devices": {}}', ": devices: expected an array"),
     ('{"host": "h", "devices": []} []',
-     "1: unexpected data after the host report"),
+     ":1:30: unexpected data after the host report"),
+    ('{"host": "h", "devices": []}\n\n}',
+     ":3:1: unexpected data after the host report"),
     ('{"host": "h",\n "devices": [{"bdf": "b", "group": -1,\n'
-     ' "reserved-regions": []}]}', "2: expected a non-negative integer"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 1.5,'
-     ' "reserved-regions": []}]}', "1: expected an integer"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 18446744073709551616,'
-     ' "reserved-regions": []}]}', "1: integer out of range"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
-     ' [{"start": 2, "end": 1, "type": "msi"}]}]}',
-     "1: reserved region end 0x1 is below its start 0x2"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
-     ' [{"start": 1, "end": 2, "type": "bogus"}]}]}',
-     "1: unknown reserved region type 'bogus'"),
-    ('{"host": "h", "devices": [{"bdf": "b", "group": 1, "reserved-regions":'
-     ' [{"start": 1, "end": 2, "type": "msi"},'
-     ' {"start": 2, "end": 3, "type": "msi"}]}]}',
-     "1: device b: msi regions 0x1-0x2 and 0x2-0x3 overlap"),
+     ' "reserved-regions": []}]}',
+     ": devices[0].group: expected a non-negative integer"),
+    (DEVICE % '"1", "reserved-regions": []',
+     ": devices[0].group: expected a non-negative integer"),
+    (DEVICE % '1.5, "reserved-regions": []',
+     ": devices[0].group: expected an integer"),
+    (DEVICE % '1e3, "reserved-regions": []',
+     ": devices[0].group: expected an integer"),
+    (DEVICE % '01, "reserved-regions": []',
+     ":1:51: invalid JSON: number expected"),
+    (DEVICE % '18446744073709551616, "reserved-regions": []',
+     ":1:49: integer 18446744073709551616 out of range"),
+    (DEVICE % '99999999999999999999999, "reserved-regions": []',
+     ":1:49: integer 99999999999999999999999 out of range"),
+    (DEVICE % '-9223372036854775809, "reserved-regions": []',
+     ":1:49: integer -9223372036854775809 out of range"),
+    (REGION % '{"start": 2, "end": 1, "type": "msi"}',
+     ": devices[0].reserved-regions[0]: reserved region end 0x1 is below "
+     "its start 0x2"),
+    (REGION % '{"start": 1, "end": 2, "type": "bogus"}',
+     ": devices[0].reserved-regions[0].type: unknown reserved region type "
+     "'bogus'"),
+    (REGION % '{"start": 1, "end": 2, "type": "msi"},'
+     ' {"start": 2, "end": 3, "type": "msi"}',
+     ": devices[0]: device b: msi regions 0x1-0x2 and 0x2-0x3 overlap"),
+    # nesting beyond the schema
+    (REGION % '{"start": [1], "end": 2, "type": "msi"}',
+     ":1:84: nested deeper than a host report"),
+    ('{"host": "h", "devices": [[[[[[[]]]]]]]}',
+     ":1:31: nested deeper than a host report"),
+    # strings: UTF-8 and control characters
+    (b'{"host": "h\xff", "devices": []}', ":1:12: invalid UTF-8"),
+    (b'{"host": "h\xc3", "devices": []}', ":1:12: invalid UTF-8"),
+    # an overlong '/', a surrogate written as UTF-8
+    (b'{"host": "h\xc0\xaf", "devices": []}', ":1:12: invalid UTF-8"),
+    (b'{"host": "h\xed\xa0\x80", "devices": []}', ":1:12: invalid UTF-8"),
+    (b'{"host": "h",\n "devices": []}\0', ":2:16: NUL character"),
+    ('{"host": "a\\tb", "devices": []}',
+     ": host: control character in 'a\\x09b'"),
+    ('{"host": "a\\u0000b", "devices": []}',
+     ": host: control character in 'a\\x00b'"),
+    ('{"host": "a\tb", "devices": []}',
+     ": host: control character in 'a\\x09b'"),
 ]
 
 
@@ -550,7 +595,7 @@ def bad_json_reports(env):
         for cmd in (["plan", "--ram", "1G"],
                     ["check", "--ram", "1G", "--memmap", ""]):
             rc, out, err = env.run(*cmd, good, path)
-            assert rc == 2 and err == "memmap-plan: %s:%s\n" % (
+            assert rc == 2 and err == "memmap-plan: %s%s\n" % (
                 path, message), (text, cmd, rc, err)
     rc, out, err = env.run("plan", "--ram", "1G", env.path("missing"))
     assert rc == 2 and "missing" in err and "No such file" in err, err
@@ -588,6 +633,93 @@ def overlapping_types_in_one_device_are_fine(env):
     rc, out, err = env.run("plan", "--ram", "1G", report)
     assert rc == 0, err
     assert out == fragment([(0x50000000, 0x18000000)]) + "\n", out
+
+
+def conflict_line(host, bdf, group):
+    return ("%s: %s (IOMMU group %d): guest RAM 0x40000000-0x7fffffff "
+            "overlaps msi region 0x50000000-0x5000ffff\n" % (host, bdf, group))
+
+
+def msi_report(host, bdf, group=1):
+    """A report of one device with an MSI window inside 1 GiB of RAM"""
+    return {"host": host, "devices": [
+        {"bdf": bdf, "group": group, "reserved-regions": [
+            {"start": 0x50000000, "end": 0x5000ffff, "type": "msi"}]}]}
+
+
+@test
+def reports_are_rfc8259(env):
+    """Escapes, \\u escapes and surrogate pairs are decoded, non-ASCII
+    names kept; pretty-printed and minified documents read alike."""
+    cases = [
+        # what Python's json.dumps writes by default: \u escapes
+        (json.dumps(msi_report("h\u00e9", "0000:00:02.0")),
+         "h\u00e9", "0000:00:02.0"),
+        (json.dumps(msi_report("h\u00e9", "0000:00:02.0"),
+                    ensure_ascii=False), "h\u00e9", "0000:00:02.0"),
+        # a surrogate pair, upper and lower case hex digits
+        ('{"host": "\\uD83D\\ude00", "devices": [{"bdf": "b", "group": 1,'
+         ' "reserved-regions": [{"start": 1342177280, "end": 1342242815,'
+         ' "type": "msi"}]}]}', "\U0001f600", "b"),
+        # every two-character escape that is no control character
+        (json.dumps(msi_report('q"b\\s/', "\u0030000:00:02.0")),
+         'q"b\\s/', "0000:00:02.0"),
+        ('{"host": "a\\/b", "devices": [{"bdf": "\\u0062", "group": 1,'
+         ' "reserved-regions": [{"start": 1342177280, "end": 1342242815,'
+         ' "type": "\\u006dsi"}]}]}', "a/b", "b"),
+        (json.dumps(msi_report("h", "b"), indent=4), "h", "b"),
+        (json.dumps(msi_report("h", "b"), indent="\t"), "h", "b"),
+        (json.dumps(msi_report("h", "b"), separators=(",", ":")), "h", "b"),
+        ("\r\n\t " + json.dumps(msi_report("h", "b")).replace(" ", "\n")
+         + "\n\n", "h", "b"),
+    ]
+    for text, host, bdf in cases:
+        path = env.json_report(text)
+        rc, out, err = env.run("plan", "--ram", "1G", path)
+        assert rc == 0 and out == fragment([(0x50000000, 0x10000)]) + "\n", \
+            (text, rc, out, err)
+        rc, out, err = env.run("check", "--ram", "1G", "--memmap", "", path)
+        assert rc == 1 and out == conflict_line(host, bdf, 1), (text, out, err)
+
+
+@test
+def reports_hold_the_whole_uint64_range(env):
+    top = (1 << 64) - 1
+    report = msi_report("h", "b", top)
+    report["devices"][0]["reserved-regions"].append(
+        {"start": top - 0xffff, "end": top, "type": "reserved"})
+    path = env.json_report(json.dumps(report))
+    rc, out, err = env.run("check", "--ram", "1G", "--memmap", "", path)
+    assert rc == 1 and out == conflict_line("h", "b", top), (rc, out, err)
+    rc, out, err = env.run("plan", "--ram", "1G", path)
+    assert rc == 0 and out == fragment([(0x50000000, 0x10000)]) + "\n", \
+        (rc, out, err)
+    # the region at the top blocks RAM that would reach it
+    rc, out, err = env.run("plan", "--ram", "1G", "--base",
+                           "0xffffffffc0000000", path)
+    assert rc == 1 and "past the end of the 64-bit address space" in err, \
+        (rc, out, err)
+
+
+@test
+def report_round_trip(env):
+    """report writes what plan and check read back: non-ASCII host
+    names, the top of the 64-bit range."""
+    top = (1 << 64) - 1
+    groups = {7: ([(0x50000000, 0x5000ffff, "msi"),
+                   (top - 0xffff, top, "reserved")], ["0000:00:02.0"])}
+    # options are read in the locale's character set
+    utf8 = dict(os.environ, LC_ALL="C.UTF-8")
+    rc, out, err = env.run("report", "--sysfs-root", env.sysfs(groups),
+                           "--host", "h\u00e9-\U0001f600", env=utf8)
+    assert rc == 0, err
+    path = env.json_report(out)
+    report = json.loads(out)
+    assert report["host"] == "h\u00e9-\U0001f600", report
+    assert report["devices"][0]["reserved-regions"][1]["end"] == top, report
+    rc, out, err = env.run("check", "--ram", "1G", "--memmap", "", path)
+    assert rc == 1 and out == conflict_line("h\u00e9-\U0001f600",
+                                            "0000:00:02.0", 7), (out, err)
 
 
 def doc_examples(path):
@@ -650,6 +782,8 @@ def usage_errors(env):
              "--memmap is not an option of plan"),
             (["check", "--ram", "1G", report], "--memmap is required"),
             (["report", "--ram", "1G"], "--ram is not an option of report"),
+            (["report", "--explicit"],
+             "--explicit is not an option of report"),
             (["report", report], "report takes no arguments"),
             (["plan", "--bogus"], "Unknown option --bogus")]:
         rc, out, err = env.run(*args)
