@@ -11,7 +11,9 @@
 #                          replaces the first one: it prints the whole
 #                          /proc/iomem (System RAM and the ranges the
 #                          firmware reserved), whether the kernel came up
-#                          through EFI and with which ACPI tables, and the
+#                          through EFI and with which ACPI tables, the
+#                          device tree memory nodes the kernel got (as
+#                          harness/guest-assets.sh prints them) and the
 #                          kernel's SRAT lines from its log buffer, between
 #                          the guest layer's marker lines, and powers off.
 # Runs harness/guest-assets.sh first (the kernel and busybox come from
@@ -64,6 +66,14 @@ if [ -d /sys/firmware/efi ]; then echo "efi: yes"; else echo "efi: no"; fi
 echo "acpi:$(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ' |
              sed 's/^/ /; s/ $//')"
 sed 's/^/iomem: /' /proc/iomem
+for d in /proc/device-tree/memory@*; do
+    [ -d "$d" ] || continue
+    line="dt: ${d##*/} reg=$(hexdump -v -e '/1 "%02x"' "$d/reg")"
+    if [ -e "$d/numa-node-id" ]; then
+        line="$line node=$(hexdump -v -e '/1 "%02x"' "$d/numa-node-id")"
+    fi
+    echo "$line"
+done
 dmesg | sed -n 's/^.*\] \(ACPI: SRAT: .*\)$/log: \1/p'
 echo "=== MEMMAP-GUEST-END ==="
 poweroff -f

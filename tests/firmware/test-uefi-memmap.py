@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
-from guestlib import (APPEND, MACHINE_ARGS, GuestError,  # noqa: E402
-                      boot, merge)
+from guestlib import (APPEND, DT_RE, MACHINE_ARGS,  # noqa: E402
+                      GuestError, boot, merge)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -36,6 +36,7 @@ RAM_BASE = 0x40000000
 # kernel lists it as "reserved" in /proc/iomem although it is no RAM.
 FLASH = (0, 0x08000000 - 1)
 UEFI_APPEND = APPEND + " acpi=force loglevel=7"
+UEFI_DT_APPEND = APPEND + " loglevel=7"
 BOOT_TIMEOUT = 300
 # A refused map must make QEMU exit at once; this only bounds a hang.
 REFUSAL_TIMEOUT = 30
@@ -47,32 +48,40 @@ NUMA = ("-smp 2 -object memory-backend-ram,id=m0,size=512M "
         "-numa node,nodeid=1,cpus=1,memdev=m1").split()
 HOLE = "memmap.0.type=hole,memmap.0.base=0x50000000,memmap.0.size=256M"
 
-# (name, firmware ("bios" or "pflash"), QEMU arguments, RAM pieces as
-# (base, size, NUMA node or None without NUMA)[, hot-pluggable memory
-# area as (base, size, node)])
+# Boots: name, firmware ("bios" or "pflash"), QEMU arguments, RAM
+# pieces as (base, size, NUMA node or None without NUMA), optionally the
+# hot-pluggable memory area as (base, size, node), and whether the guest
+# uses ACPI (acpi=force) or the device tree (acpi=off on the machine, so
+# that the firmware hands Linux QEMU's device tree instead of ACPI).
+HOLE_NUMA_PIECES = [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
+                    (0x70000000, 512 * MiB, 1)]
 BOOTS = [
-    ("no map, two nodes", "bios", ["-M", "virt", "-m", "1G", *NUMA],
-     [(RAM_BASE, 512 * MiB, 0), (0x60000000, 512 * MiB, 1)]),
-    ("hole above the lowest piece, two nodes", "bios",
-     ["-M", f"virt,{HOLE}", "-m", "1G", *NUMA],
-     [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
-      (0x70000000, 512 * MiB, 1)]),
+    dict(name="no map, two nodes", fw="bios",
+         args=["-M", "virt", "-m", "1G", *NUMA],
+         pieces=[(RAM_BASE, 512 * MiB, 0), (0x60000000, 512 * MiB, 1)]),
+    dict(name="hole above the lowest piece, two nodes", fw="bios",
+         args=["-M", f"virt,{HOLE}", "-m", "1G", *NUMA],
+         pieces=HOLE_NUMA_PIECES),
     # the memory device area starts at the first GiB boundary above the
     # RAM and the holes (0xc0000000), maxmem - ram + 1 GiB per slot long,
     # on the last node, as QEMU 10.0 lists it
-    ("hole above the lowest piece, two nodes, slots=2,maxmem=3G", "bios",
-     ["-M", f"virt,{HOLE}", "-m", "1G,slots=2,maxmem=3G", *NUMA],
-     [(RAM_BASE, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
-      (0x70000000, 512 * MiB, 1)], (0xc0000000, 4 * GiB, 1)),
+    dict(name="hole above the lowest piece, two nodes, slots=2,maxmem=3G",
+         fw="bios",
+         args=["-M", f"virt,{HOLE}", "-m", "1G,slots=2,maxmem=3G", *NUMA],
+         pieces=HOLE_NUMA_PIECES, hotplug=(0xc0000000, 4 * GiB, 1)),
     # AAVMF needs 128 MiB at 0x40000000 (measured: 128 MiB - 64 KiB
     # dies in the firmware); exactly that much boots
-    ("lowest piece of exactly 128 MiB", "bios",
-     ["-M", "virt,memmap.0.type=hole,memmap.0.base=0x48000000,"
-      "memmap.0.size=256M", "-m", "1G"],
-     [(RAM_BASE, 128 * MiB, None), (0x58000000, 896 * MiB, None)]),
-    ("hole above the lowest piece, pflash", "pflash",
-     ["-M", f"virt,{HOLE}", "-m", "1G"],
-     [(RAM_BASE, 256 * MiB, None), (0x60000000, 768 * MiB, None)]),
+    dict(name="lowest piece of exactly 128 MiB", fw="bios",
+         args=["-M", "virt,memmap.0.type=hole,memmap.0.base=0x48000000,"
+               "memmap.0.size=256M", "-m", "1G"],
+         pieces=[(RAM_BASE, 128 * MiB, None), (0x58000000, 896 * MiB, None)]),
+    dict(name="hole above the lowest piece", fw="pflash",
+         args=["-M", f"virt,{HOLE}", "-m", "1G"],
+         pieces=[(RAM_BASE, 256 * MiB, None), (0x60000000, 768 * MiB, None)]),
+    dict(name="hole above the lowest piece, two nodes, device tree",
+         fw="bios", acpi=False,
+         args=["-M", f"virt,acpi=off,{HOLE}", "-m", "1G", *NUMA],
+         pieces=HOLE_NUMA_PIECES),
 ]
 
 # (name, firmware, QEMU arguments) that QEMU must refuse
@@ -104,8 +113,9 @@ def parse_uefi(lines):
     """Parse the report of the firmware layer's /init
     (harness/firmware-assets.sh) into a dict: efi (bool), acpi (table
     names), iomem [(depth, start, end_incl, name)], srat [(node, pxm,
-    start, end_incl, hotplug)]."""
-    report = {"efi": None, "acpi": [], "iomem": [], "srat": []}
+    start, end_incl, hotplug)], dt [(memory node name, [(base, size)],
+    numa-node-id or None)]."""
+    report = {"efi": None, "acpi": [], "iomem": [], "srat": [], "dt": []}
     for line in lines:
         kind, _, rest = line.partition(": ")
         if kind == "efi" and rest in ("yes", "no"):
@@ -115,6 +125,10 @@ def parse_uefi(lines):
         elif kind == "iomem" and (m := IOMEM_RE.match(rest)):
             report["iomem"].append((len(m[1]) // 2, int(m[2], 16),
                                     int(m[3], 16), m[4]))
+        elif kind == "dt" and (m := DT_RE.match(rest)):
+            cells = [int(m[2][i:i + 16], 16) for i in range(0, len(m[2]), 16)]
+            report["dt"].append((m[1], list(zip(cells[0::2], cells[1::2])),
+                                 int(m[3], 16) if m[3] else None))
         elif kind == "log" and (m := SRAT_RE.match(rest)):
             report["srat"].append((int(m[1]), int(m[2]), int(m[3], 16),
                                    int(m[4], 16), bool(m[5])))
@@ -194,6 +208,22 @@ def check_srat(report, pieces, hotplug=None):
     return errors
 
 
+def check_dt(report, pieces):
+    """The device tree memory nodes the kernel got from the firmware:
+    one per piece, with its node."""
+    want = sorted((f"memory@{b:x}", [(b, s)], n) for b, s, n in pieces)
+    got = sorted(report["dt"])
+    if got == want:
+        return []
+
+    def show(nodes):
+        return "; ".join(f"{name} {fmt((b, b + s - 1) for b, s in reg)}"
+                         + ("" if n is None else f" node {n}")
+                         for name, reg, n in nodes) or "(none)"
+    return [f"device tree memory nodes: expected {show(want)}, "
+            f"got {show(got)}"]
+
+
 def firmware_args(kind, fw):
     if kind == "bios":
         return ["-bios", str(fw / "QEMU_EFI.fd")]
@@ -201,11 +231,12 @@ def firmware_args(kind, fw):
             f"file={fw / 'AAVMF_CODE.fd'}"]
 
 
-def uefi_boot(args, kind, qemu_args):
+def uefi_boot(args, kind, qemu_args, acpi=True):
     start = time.monotonic()
     report = boot(args.qemu, args.kernel, args.initrd,
                   [*firmware_args(kind, args.firmware), *qemu_args],
-                  timeout=BOOT_TIMEOUT, append=UEFI_APPEND,
+                  timeout=BOOT_TIMEOUT,
+                  append=UEFI_APPEND if acpi else UEFI_DT_APPEND,
                   parser=parse_uefi)
     return report, time.monotonic() - start
 
@@ -338,20 +369,28 @@ def main():
     print(f"1..{len(BOOTS) + len(REFUSALS)}", flush=True)
     n = failed = 0
     times = []
-    for name, kind, qemu_args, pieces, *hotplug in BOOTS:
+    for b in BOOTS:
         n += 1
+        acpi = b.get("acpi", True)
         try:
-            report, took = uefi_boot(args, kind, qemu_args)
+            report, took = uefi_boot(args, b["fw"], b["args"], acpi)
             times.append(took)
             errors = [] if report["efi"] else \
                 ["the kernel did not come up through EFI"]
-            errors += check_srat(report, pieces, *hotplug) + \
-                check_iomem(report["iomem"], pieces)
+            if acpi:
+                errors += check_srat(report, b["pieces"], b.get("hotplug"))
+            else:
+                if report["acpi"]:
+                    errors.append(f"ACPI tables {report['acpi']} with "
+                                  "acpi=off")
+                errors += check_dt(report, b["pieces"])
+            errors += check_iomem(report["iomem"], b["pieces"])
         except GuestError as e:
             errors, took = [str(e)], None
-        print(f"{'not ok' if errors else 'ok'} {n} - UEFI ({kind}) boot, "
-              f"{name}: SRAT and /proc/iomem match the map "
-              f"({' '.join(qemu_args)})")
+        view = "SRAT" if acpi else "device tree"
+        print(f"{'not ok' if errors else 'ok'} {n} - UEFI ({b['fw']}) boot, "
+              f"{b['name']}: {view} and /proc/iomem match the map "
+              f"({' '.join(b['args'])})")
         if took is not None:
             print(f"# booted to the initramfs in {took:.1f} s")
         for e in errors:
