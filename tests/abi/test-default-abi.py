@@ -27,6 +27,15 @@ CONFIGS = {
     "highmem-off": "-M virt,highmem=off -m 1G",
     "large": "-M virt -m 6G -cpu cortex-a57",
     "secure": "-M virt,secure=on -m 1G -cpu cortex-a57",
+    "numa-memory-devices": "-M virt -m 2G,slots=2,maxmem=4G " + NUMA,
+    "numa-distance": ("-M virt -m 2G " + NUMA +
+                      " -numa dist,src=0,dst=1,val=21"),
+    "numa-memoryless-node": (
+        "-M virt -m 2G -smp 3 -object memory-backend-ram,id=m0,size=1G "
+        "-object memory-backend-ram,id=m2,size=1G "
+        "-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1 "
+        "-numa node,nodeid=2,cpus=2,memdev=m2"),
+    "gicv3-max": "-M virt,gic-version=3 -smp 4 -cpu max -m 1G",
 }
 # With a map (hole 0x50000000/256M, -m 1G) and two nodes of 512 MiB:
 # node 0 takes 0x40000000-0x4fffffff and 0x60000000-0x6fffffff, node 1
@@ -48,6 +57,18 @@ SRAT_CASES = [
     ("numa-hole-memory-devices",
      f"-M virt,{HOLE} -m 1G,slots=2,maxmem=3G {NUMA_1G}",
      SRAT_PIECES + [(0xc0000000, 2 * 2**30 + 2 * 2**30, 1, 3)]),
+]
+# With a map, every ACPI table but the SRAT (and the XSDT, whose entries
+# are offsets that move when the SRAT grows) is byte for byte QEMU
+# 10.0's with the same options and no map; the XSDT lists the same
+# tables.  (ours, reference's) options:
+MAP_ELSEWHERE_UNCHANGED = [
+    ("hole", f"-M virt,{HOLE} -m 1G", "-M virt -m 1G"),
+    ("numa-hole", f"-M virt,{HOLE} -m 1G {NUMA_1G}",
+     f"-M virt -m 1G {NUMA_1G}"),
+    ("numa-hole-memory-devices",
+     f"-M virt,{HOLE} -m 1G,slots=2,maxmem=3G {NUMA_1G}",
+     f"-M virt -m 1G,slots=2,maxmem=3G {NUMA_1G}"),
 ]
 COMMON = ["-nodefaults", "-display", "none", "-accel", "tcg"]
 SEEDS = re.compile(r"^\s*(rng-seed|kaslr-seed) = .*\n", re.MULTILINE)
@@ -240,6 +261,41 @@ def srat_memory(blob):
     return entries
 
 
+def tables_by_signature(blob):
+    """{signature: table bytes} of etc/acpi/tables, the XSDT replaced by
+    the signatures of the tables it lists."""
+    tables = acpi_tables(blob)
+    at = {off: sig for off, sig, _ in tables}
+    out = {}
+    for off, sig, length in tables:
+        if sig in out:
+            raise ValueError(f"two {sig} tables")
+        out[sig] = blob[off:off + length]
+        if sig == "XSDT":
+            entries = struct.unpack_from(f"<{(length - 36) // 8}Q", blob,
+                                         off + 36)
+            out[sig] = " ".join(at.get(e, f"?{e:#x}") for e in entries)
+    return out
+
+
+def other_tables_difference(ours, ref):
+    """None when every table but the SRAT is the same in both."""
+    a, b = tables_by_signature(ours), tables_by_signature(ref)
+    a.pop("SRAT", None)
+    b.pop("SRAT", None)
+    if sorted(a) != sorted(b):
+        return f"tables: ours {sorted(a)}, QEMU 10.0 {sorted(b)}"
+    for sig in sorted(a):
+        if a[sig] != b[sig]:
+            if sig == "XSDT":
+                return f"XSDT lists: ours {a[sig]}, QEMU 10.0 {b[sig]}"
+            pos = next((i for i, (x, y) in enumerate(zip(a[sig], b[sig]))
+                        if x != y), min(len(a[sig]), len(b[sig])))
+            return (f"{sig} differs at byte {pos:#x} (lengths "
+                    f"{len(a[sig])}, {len(b[sig])})")
+    return None
+
+
 def first_difference(a, b):
     for n, (x, y) in enumerate(zip(a.split("\n"), b.split("\n")), 1):
         if x != y:
@@ -263,7 +319,7 @@ def main():
                  ("device tree", dtb, dtb), ("memory tree", mtree, mtree),
                  ("ACPI tables", acpi,
                   lambda qemu, a: acpi(qemu, a, reference=True)))]
-    print(f"1..{len(tests) + len(SRAT_CASES)}")
+    print(f"1..{len(tests) + len(SRAT_CASES) + len(MAP_ELSEWHERE_UNCHANGED)}")
     failed = 0
     for n, (name, what, fn, ref_fn) in enumerate(tests, 1):
         try:
@@ -289,6 +345,21 @@ def main():
             problem = str(e)
         print(f"{'not ok' if problem else 'ok'} {n} - {name}: SRAT lists "
               f"each RAM piece with its node ({qemu_args})")
+        if problem:
+            failed += 1
+            print(f"# {problem}")
+    for n, (name, ours_args, ref_args) in enumerate(
+            MAP_ELSEWHERE_UNCHANGED, len(tests) + len(SRAT_CASES) + 1):
+        try:
+            problem = other_tables_difference(
+                acpi_blobs(args.qemu, ours_args)["etc/acpi/tables"],
+                stable_fixes(acpi_blobs(args.reference, ref_args))
+                ["etc/acpi/tables"])
+        except (ValueError, QtestError) as e:
+            problem = str(e)
+        print(f"{'not ok' if problem else 'ok'} {n} - {name}: with a map, "
+              f"the ACPI tables but the SRAT are QEMU 10.0's ({ours_args} "
+              f"against {ref_args})")
         if problem:
             failed += 1
             print(f"# {problem}")
