@@ -78,6 +78,13 @@ BOOTS = [
     dict(name="hole above the lowest piece", fw="pflash",
          args=["-M", f"virt,{HOLE}", "-m", "1G"],
          pieces=[(RAM_BASE, 256 * MiB, None), (0x60000000, 768 * MiB, None)]),
+    dict(name="explicit RAM entries, one above 4 GiB, one per node",
+         fw="bios",
+         args=["-M", "virt,memmap.0.type=ram,memmap.0.base=1G,"
+               "memmap.0.size=512M,memmap.0.node=0,memmap.1.type=ram,"
+               "memmap.1.base=0x100000000,memmap.1.size=512M,"
+               "memmap.1.node=1", "-m", "1G", *NUMA],
+         pieces=[(RAM_BASE, 512 * MiB, 0), (0x100000000, 512 * MiB, 1)]),
     dict(name="hole above the lowest piece, two nodes, device tree",
          fw="bios", acpi=False,
          args=["-M", f"virt,acpi=off,{HOLE}", "-m", "1G", *NUMA],
