@@ -46,8 +46,15 @@ if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-config" 2>/dev/null)" !
     echo "$stamp" > "$obj/.memmap-config"
 fi
 
-targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap tests/qtest/memmap-test
-    tests/qtest/qom-test tests/qtest/test-hmp contrib/memmap-plan/memmap-plan"
+# QEMU's whole qtest-aarch64 suite runs in make check: its programs and
+# what meson says they depend on (qemu-img, qemu-storage-daemon), read
+# from meson's introspection data, fresh once meson has re-run for a
+# changed meson.build.
+ninja -C "$obj" build.ninja > /dev/null
+suite_targets=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" targets \
+                "$obj" qtest-aarch64)
+targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap
+    contrib/memmap-plan/memmap-plan $suite_targets"
 for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done
@@ -61,5 +68,12 @@ for f in /usr/share/qemu/* /usr/share/seabios/*; do
     [ -e "$obj/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
         ln -s "$f" "$obj/qemu-bundle/usr/share/qemu/"
 done
+# bios-tables-test boots pc-bios/edk2-aarch64-code.fd with the variable
+# store template pc-bios/edk2-arm-vars.fd, which upstream's build unpacks
+# from blobs the +ds source strips.  Debian's edk2 build for the virt
+# machine (AAVMF, qemu-efi-aarch64: the firmware qemu-system-arm
+# recommends) stands in: the same 64 MiB pflash images.
+ln -sfn /usr/share/AAVMF/AAVMF_CODE.fd "$obj/pc-bios/edk2-aarch64-code.fd"
+ln -sfn /usr/share/AAVMF/AAVMF_VARS.fd "$obj/pc-bios/edk2-arm-vars.fd"
 ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"
 ln -sf obj/contrib/memmap-plan/memmap-plan "$build/memmap-plan"

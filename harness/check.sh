@@ -19,35 +19,65 @@ passed=0
 failed=0
 skipped=0
 
-# run_tap NAME COMMAND...: run one TAP producer and add up its results
-run_tap() {
-    local name=$1 log=$logs/$1.tap counts p f s
+# run_logged NAME COMMAND...: run one TAP producer into its log, keep its
+# exit status and elapsed seconds beside it
+run_logged() {
+    local log=$logs/$1.tap start=$SECONDS
     shift
-    echo "== $name"
+    mkdir -p "${log%/*}"
     "$@" > "$log" 2>&1
-    local status=$?
+    echo $? > "$log.status"
+    echo $((SECONDS - start)) > "$log.time"
+}
+
+# count_tap NAME: add up the results of a finished TAP producer.  Every
+# "ok", "not ok" and "ok ... # SKIP" line counts; a program that reports
+# fewer tests than its plan, or none at all, or exits non-zero without a
+# failing test, counts as failed; "1..0 # SKIP reason" (the whole program
+# skipped) counts as one skip.  Skips are listed with their reasons.
+count_tap() {
+    local name=$1 log=$logs/$1.tap counts p f s plan status secs
+    status=$(cat "$log.status" 2>/dev/null || echo 255)
+    secs=$(cat "$log.time" 2>/dev/null || echo 0)
     counts=$(awk '
-        /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0 }
+        /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0
+                         if (plan == 0 && $0 ~ /# [Ss][Kk][Ii][Pp]/) all = 1 }
         /^ok / { if ($0 ~ /# [Ss][Kk][Ii][Pp]/) s++; else p++ }
         /^not ok / { f++ }
-        END { printf "%d %d %d %d\n", p, f, s, plan }' "$log")
-    read -r p f s plan <<< "$counts"
+        END { printf "%d %d %d %d %d\n", p, f, s, plan, all }' "$log")
+    read -r p f s plan all <<< "$counts"
     if [ $((p + f + s)) -lt "$plan" ]; then
         echo "   $name: only $((p + f + s)) of $plan tests reported"
         f=$((f + plan - p - f - s))
     fi
-    if [ "$status" != 0 ] && [ "$f" = 0 ]; then
+    if [ $((p + f + s)) = 0 ]; then
+        if [ "$all" = 1 ] && [ "$status" = 0 ] || [ "$status" = 77 ]; then
+            s=1
+        else
+            echo "   $name: reported no test"
+            f=1
+        fi
+    elif [ "$status" != 0 ] && [ "$f" = 0 ]; then
         echo "   $name: exited with status $status"
         f=1
     fi
-    grep -E '^not ok|^Bail out' "$log" | sed 's/^/   /'
+    grep -E '^not ok|^Bail out|^ok .*# [Ss][Kk][Ii][Pp]|^1\.\.0' "$log" |
+        sed 's/^/   /'
     if [ "$f" != 0 ]; then
         tail -n 30 "$log" | sed 's/^/   | /'
     fi
-    echo "   $p passed, $f failed, $s skipped (log: ${log#"$repo"/})"
+    echo "   $p passed, $f failed, $s skipped in ${secs} s" \
+         "(log: ${log#"$repo"/})"
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
+}
+
+# run_tap NAME COMMAND...: run one TAP producer and add up its results
+run_tap() {
+    echo "== $1"
+    run_logged "$@"
+    count_tap "$1"
 }
 
 export QTEST_QEMU_BINARY=$obj/qemu-system-aarch64
@@ -56,19 +86,53 @@ export QTEST_QEMU_IMG=$obj/qemu-img
 # unit layer
 run_tap unit-memmap "$obj/tests/unit/test-memmap" --tap
 
-# qtest layer: ours, and QEMU's generic ones that read every property
-# and run every info command on every aarch64 machine (about 10 minutes
-# on 2 cores).  MEMMAP_QUICK=1 runs those two on virt, on the 'none'
-# machine and on two arm64 boards that refuse memmap only.
-run_tap qtest-memmap "$obj/tests/qtest/memmap-test" --tap
-generic=()
-if [ -n "${MEMMAP_QUICK:-}" ]; then
-    for m in virt-10.0 none sbsa-ref xlnx-zcu102; do
-        generic+=(-p "/aarch64/qom/$m" -p "/aarch64/hmp/$m")
+# qtest layer: QEMU's whole qtest-aarch64 meson suite on our binary
+# (memmap-test is one of its programs), each program as `meson test` runs
+# it (harness/qtest-suite.py: meson's test list, command, environment,
+# working directory and timeout), two at a time as make check -j2 would
+# (MEMMAP_QTEST_JOBS), and every program's TAP lines counted.  qom-test
+# and test-hmp visit all 88 aarch64 machines (about 10 minutes on 2
+# cores); MEMMAP_QUICK=1 runs those two on virt, on the 'none' machine and
+# on two arm64 boards that refuse memmap only.
+suite=qtest-aarch64
+suite_start=$SECONDS
+if qtests=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" list "$obj" \
+                "$suite" 2> "$logs/$suite-list.log"); then
+    jobs_max=${MEMMAP_QTEST_JOBS:-$(nproc)}
+    running=0
+    echo "== $suite: $(echo "$qtests" | wc -l) programs," \
+         "$jobs_max at a time"
+    for t in $qtests; do
+        quick=()
+        if [ -n "${MEMMAP_QUICK:-}" ]; then
+            case $t in
+            qom-test) path=qom ;;
+            test-hmp) path=hmp ;;
+            *) path= ;;
+            esac
+            for m in ${path:+virt-10.0 none sbsa-ref xlnx-zcu102}; do
+                quick+=(-p "/aarch64/$path/$m")
+            done
+        fi
+        if [ "$running" -ge "$jobs_max" ]; then
+            wait -n
+            running=$((running - 1))
+        fi
+        running=$((running + 1))
+        run_logged "$suite/$t" /usr/bin/python3 "$repo/harness/qtest-suite.py" \
+            run "$obj" "$suite" "$t" "${quick[@]}" &
     done
+    wait
+    for t in $qtests; do
+        echo "== $suite/$t"
+        count_tap "$suite/$t"
+    done
+    echo "== $suite: done in $((SECONDS - suite_start)) s"
+else
+    echo "== $suite: meson's test list could not be read"
+    sed 's/^/   | /' "$logs/$suite-list.log"
+    failed=$((failed + 1))
 fi
-run_tap qtest-qom "$obj/tests/qtest/qom-test" --tap "${generic[@]}"
-run_tap qtest-hmp "$obj/tests/qtest/test-hmp" --tap "${generic[@]}"
 
 # ABI layer: without memmap, the device tree, memory tree and ACPI
 # tables are those of Debian's own QEMU 10.0 build
