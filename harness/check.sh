@@ -187,7 +187,7 @@ fi
 
 # migration layer: a running guest migrated between two QEMUs on this
 # machine; same map: the guest goes on; different maps: refused, the
-# source resumes; without a map, to and from Debian's own QEMU 10.0
+# source resumes; without a map the stream starts as Debian's QEMU 10.0's
 if "$repo/harness/guest-assets.sh" "$build" > "$logs/migration-assets.log" 2>&1 &&
     ref=$("$repo/harness/ref-qemu.sh" "$build" 2>> "$logs/migration-assets.log")
 then
