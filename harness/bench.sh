@@ -4,3 +4,5 @@
 # side by side in one run.  Usage: bench.sh REPO_DIR BUILD_DIR
 set -euo pipefail
 "$(dirname "$0")/bench-planner.sh" "$1" "$2"
+/usr/bin/python3 "$(dirname "$0")/bench-startup.py" \
+    --qemu "$(realpath "$2")/obj/qemu-system-aarch64"

@@ -14,7 +14,15 @@
 /* Smallest alignment of memmap entries: the largest guest page size. */
 #define MEMMAP_MIN_ALIGN (64 * KiB)
 
-/* Most entries a memmap may have. */
+/*
+ * Most entries a memmap may have.  Each entry adds at most one RAM
+ * piece (a hole splits one piece in two), and every piece is a KVM
+ * memory slot and a vhost memory region: 32 entries, 33 pieces, stay
+ * within half of vhost-kernel's default budget of 64 regions, leaving
+ * the rest to ROMs, flash and memory devices.  Backends with smaller
+ * budgets (vhost-user without VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS
+ * takes 8) refuse a map that exceeds theirs when they start.
+ */
 #define MEMMAP_MAX_ENTRIES 32
 
 /**
