@@ -168,6 +168,23 @@ else
     failed=$((failed + 1))
 fi
 
+# libvirt layer: Debian's libvirtd, a private session daemon under
+# build/libvirt, defines and starts the domain of docs/system/memmap.rst
+# on our QEMU; the map through virsh qemu-monitor-command and in the guest
+if "$repo/harness/guest-assets.sh" "$build" > "$logs/libvirt-assets.log" 2>&1
+then
+    run_tap libvirt-memmap /usr/bin/python3 \
+        "$repo/tests/libvirt/test-libvirt-memmap.py" \
+        --qemu "$obj/qemu-system-aarch64" \
+        --kernel "$build/guest/vmlinuz-arm64" \
+        --initrd "$build/guest/initramfs-arm64.cpio.gz" \
+        --doc "$repo/docs/system/memmap.rst" --workdir "$build/libvirt"
+else
+    echo "== libvirt-memmap: guest assets could not be prepared"
+    tail -n 20 "$logs/libvirt-assets.log" | sed 's/^/   | /'
+    failed=$((failed + 1))
+fi
+
 # firmware layer: Debian's AAVMF (UEFI) boots the arm64 kernel with
 # ACPI; maps the firmware cannot take are refused
 if "$repo/harness/firmware-assets.sh" "$build" \
