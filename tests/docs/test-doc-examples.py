@@ -6,8 +6,11 @@ built QEMU and check that it prints what the docs show.
 An example is a ``console`` code block whose first line starts with
 ``$ qemu-system-aarch64``; lines ending in a backslash continue it.  Then
 ``(qemu) CMD`` lines are monitor commands, ``qemu-system-aarch64: ...``
-lines are an expected start-up error (exit status 1), and other lines are
-expected output, where ``...`` stands for any number of lines.  Prints
+lines are an expected start-up error (exit status 1, and exactly those
+lines on stderr), and other lines are the expected output, where
+``...`` stands for any number of lines.  The whole output must match,
+from its first line to its last (the monitor's banner and the closing
+"quit" aside), unless the example starts or ends with ``...``.  Prints
 TAP.
 """
 
@@ -26,7 +29,7 @@ def examples(path):
     """Yield (line number, argv, monitor commands, expected lines)."""
     text = path.read_text()
     for m in BLOCK.finditer(text):
-        lines = [l[2:] for l in m.group(1).rstrip("\n").split("\n")]
+        lines = [l[2:].rstrip() for l in m.group(1).rstrip("\n").split("\n")]
         if not lines[0].startswith("$ qemu-system-aarch64"):
             continue
         cmd = ""
@@ -37,14 +40,15 @@ def examples(path):
                 break
         commands = [l[len("(qemu) "):] for l in lines
                     if l.startswith("(qemu) ")]
-        expected = [l.rstrip() for l in lines if not l.startswith("(qemu) ")]
         lineno = text.count("\n", 0, m.start()) + 1
-        yield lineno, shlex.split(cmd[2:]), commands, expected
+        yield lineno, shlex.split(cmd[2:]), commands, lines
 
 
-def contains(output, expected):
-    """Whether the segments of expected (split at '...') appear in order,
-    each as consecutive lines of output."""
+def matches(output, expected):
+    """Whether output is expected, where a '...' line stands for any
+    number of lines: anchored at both ends unless expected starts or
+    ends with '...'.  Returns (True, None) or (False, the first expected
+    segment that does not match where it must)."""
     segments, seg = [], []
     for line in expected:
         if line == "...":
@@ -54,7 +58,20 @@ def contains(output, expected):
             seg.append(line)
     segments.append(seg)
     pos = 0
-    for seg in filter(None, segments):
+    for i, seg in enumerate(segments):
+        first, last = i == 0, i == len(segments) - 1
+        if first and last:
+            return (output == seg, None if output == seg else seg)
+        if first:
+            if output[:len(seg)] != seg:
+                return False, seg
+            pos = len(seg)
+            continue
+        if last:
+            tail = output[len(output) - len(seg):] if seg else []
+            if len(output) - len(seg) < pos or tail != seg:
+                return False, seg
+            return True, None
         while pos + len(seg) <= len(output):
             if output[pos:pos + len(seg)] == seg:
                 break
@@ -65,32 +82,53 @@ def contains(output, expected):
     return True, None
 
 
+def transcript(stdout, commands):
+    """The monitor session as the docs write it: the banner left out,
+    each prompt line shown as "(qemu) COMMAND" (the terminal echo of the
+    command is noise), the closing "quit" included."""
+    out, k = [], 0
+    for line in stdout.replace("\r", "").split("\n"):
+        if line.startswith("QEMU ") and "monitor - type 'help'" in line:
+            continue
+        if line.startswith("(qemu) "):
+            out.append("(qemu) " + (commands[k] if k < len(commands)
+                                    else "?"))
+            k += 1
+            continue
+        out.append(line.rstrip())
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
 def run(qemu, argv, commands, expected):
     """Run one example; return a list of problems."""
     argv = [qemu] + argv[1:]
-    stdin = "".join(c + "\n" for c in commands) + "quit\n"
+    commands = commands + ["quit"]
+    stdin = "".join(c + "\n" for c in commands)
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True,
                           timeout=60)
     errors = [l for l in expected if l.startswith("qemu-system-aarch64: ")]
+    shown = [l for l in expected if not l.startswith("qemu-system-aarch64: ")]
     problems = []
     if errors:
         if proc.returncode != 1:
             problems.append(f"exit status {proc.returncode}, expected 1")
         stderr = [l.replace(qemu, "qemu-system-aarch64", 1)
                   for l in proc.stderr.splitlines()]
-        for e in errors:
-            if e not in stderr:
-                problems.append(f"stderr lacks: {e}")
-        if problems:
-            problems.append("stderr was: " + proc.stderr.strip())
+        if stderr != errors:
+            problems.append("stderr is not, exactly:\n" + "\n".join(errors))
+            problems.append("stderr was:\n" + proc.stderr.strip())
+        out = transcript(proc.stdout, commands)
+        if out != shown:
+            problems.append("stdout was:\n" + "\n".join(out))
         return problems
     if proc.returncode != 0:
         return [f"exit status {proc.returncode}: {proc.stderr.strip()}"]
-    output = [re.sub(r"^(\(qemu\) )+", "", l).rstrip()
-              for l in proc.stdout.splitlines()]
-    ok, seg = contains(output, expected)
+    output = transcript(proc.stdout, commands)
+    ok, seg = matches(output, shown + ["(qemu) quit"])
     if not ok:
-        problems.append("output lacks, in order:\n" + "\n".join(seg))
+        problems.append("output does not match, at:\n" + "\n".join(seg))
         problems.append("output was:\n" + "\n".join(output))
     return problems
 
