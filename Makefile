@@ -6,7 +6,7 @@
 BUILD ?= build
 export BUILD
 
-.PHONY: all build run check series series-check docs-check bench clean distclean
+.PHONY: all build run check series series-check docs-check bench fuzz clean distclean
 
 all: build
 
@@ -33,10 +33,15 @@ docs-check: series
 bench: build
 	harness/bench.sh . $(BUILD)
 
+# libFuzzer targets (ASan + UBSan, build/san): FUZZ_SECONDS (default 60)
+# or FUZZ_RUNS per target; findings go into tests/fuzz/corpus/.
+fuzz: build
+	harness/fuzz.sh . $(BUILD)
+
 # Keeps the fetched base and ccache; removes build output.
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/series $(BUILD)/guest/run \
-	    $(BUILD)/series-check/obj $(BUILD)/docs/obj
+	    $(BUILD)/series-check/obj $(BUILD)/docs/obj $(BUILD)/san $(BUILD)/fuzz
 
 distclean:
 	rm -rf $(BUILD)

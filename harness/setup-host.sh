@@ -63,6 +63,10 @@ apt_get install -y -q --no-install-recommends -t bookworm-backports \
 # the libvirt layer runs its own daemon on our QEMU
 apt_get install -y -q --no-install-recommends -t bookworm-backports \
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+# the sanitizer layer and make fuzz: Debian's clang with ASan, UBSan
+# and libFuzzer (libclang-rt-14-dev), llvm-symbolizer for the reports
+apt_get install -y -q --no-install-recommends \
+    clang-14 libclang-rt-14-dev llvm-14
 
 rm -f /var/lib/memmap-setup.*
 touch "$stamp"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The sanitizer build: a second QEMU build directory, build/san, from the
+# same overlaid tree as build/obj, compiled with Debian's clang-14 with
+# AddressSanitizer and UndefinedBehaviorSanitizer (--enable-sanitizers)
+# and libFuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link, as
+# QEMU's --enable-fuzzing adds it, but on every file: that option's
+# allowlist instruments hw/ only, and the planner and keyval live
+# elsewhere).  Only the ninja targets the sanitizer layer needs are built,
+# then the libFuzzer targets of tests/fuzz/, linked with -fsanitize=fuzzer
+# against the objects that build compiled (hw/core/memmap.c, the
+# planner's report.c, libqemuutil.a).
+#
+# Usage: san-build.sh REPO_DIR BUILD_DIR
+# MEMMAP_SAN_SYSTEM=0 leaves out qemu-system-aarch64 and memmap-test.
+# Prints the seconds it took on its last line.
+set -euo pipefail
+
+repo=$(realpath "$1")
+build=$(realpath -m "$2")
+san=$build/san
+start=$SECONDS
+
+# build.sh has overlaid the tree (make builds first); one san build at a
+# time
+mkdir -p "$san"
+exec 8> "$build/.san-lock"
+flock 8
+
+export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+export CCACHE_BASEDIR=$build
+export CCACHE_NOHASHDIR=1
+export CC="ccache clang-14"
+export CXX="ccache clang++-14"
+config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
+ --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
+ --enable-asan --enable-ubsan --extra-cflags=-fsanitize=fuzzer-no-link \
+ --extra-ldflags=-fsanitize=fuzzer-no-link \
+ --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
+stamp="$(cat "$build/qemu/.memmap-base") $CC $config_args"
+if [ ! -f "$san/build.ninja" ] ||
+    [ "$(cat "$san/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$san"
+    mkdir -p "$san"
+    # shellcheck disable=SC2086 # word splitting of config_args is wanted
+    (cd "$san" && nice -n 10 "$build/qemu/configure" $config_args) \
+        > "$build/san-configure.log" 2>&1 || {
+        tail -n 40 "$build/san-configure.log" >&2
+        echo "san-build.sh: configure failed, see $build/san-configure.log" >&2
+        exit 1
+    }
+    echo "$stamp" > "$san/.memmap-config"
+fi
+
+targets="libqemuutil.a tests/unit/test-memmap contrib/memmap-plan/memmap-plan"
+if [ "${MEMMAP_SAN_SYSTEM:-1}" != 0 ]; then
+    targets="$targets qemu-system-aarch64 tests/qtest/memmap-test"
+fi
+# shellcheck disable=SC2086
+nice -n 10 ninja -C "$san" $targets
+
+# Firmware for the build-tree binary, as build.sh gives build/obj.
+mkdir -p "$san/qemu-bundle/usr/lib/ipxe" "$san/qemu-bundle/usr/share/qemu"
+ln -sfn /usr/lib/ipxe/qemu "$san/qemu-bundle/usr/lib/ipxe/qemu"
+for f in /usr/share/qemu/* /usr/share/seabios/*; do
+    [ -e "$san/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
+        ln -s "$f" "$san/qemu-bundle/usr/share/qemu/"
+done
+
+# The fuzz targets: compiled with the flags meson gave the planner's
+# report.c (QEMU's include paths, glib, json-c, the sanitizers), linked
+# with the objects of the build above.
+"$repo/tests/fuzz/build-fuzzers.py" "$repo" "$san"
+echo "san-build: $((SECONDS - start)) s"

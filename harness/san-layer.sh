@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The sanitizer layer of make check, sourced by harness/check.sh (it uses
+# run_tap, $repo, $build, $logs).  harness/san-build.sh builds build/san
+# (clang-14, ASan + UBSan); against it run the unit tests, memmap-test
+# (its QEMUs too), the planner tests (the planner and the QEMUs it feeds)
+# and the replay of every fuzz corpus file of tests/fuzz/corpus/.  Leak
+# detection is on; tests/fuzz/lsan.supp lists what is suppressed and
+# why.  Any sanitizer report, from any of those processes, is a failure:
+# reports go to build/logs/san/ and the last test lists them.
+# MEMMAP_SAN=0 skips the layer (counted as one skip, said so).
+
+san_layer() {
+    local san=$build/san reports=$logs/san start=$SECONDS t bstart
+
+    echo "== sanitizer layer (ASan + UBSan, build/san)"
+    if [ "${MEMMAP_SAN:-1}" = 0 ]; then
+        echo "   skipped: MEMMAP_SAN=0"
+        skipped=$((skipped + 1))
+        return
+    fi
+    bstart=$SECONDS
+    if ! "$repo/harness/san-build.sh" "$repo" "$build" \
+        > "$logs/san-build.log" 2>&1; then
+        echo "   the sanitizer build failed:"
+        tail -n 30 "$logs/san-build.log" | sed 's/^/   | /'
+        failed=$((failed + 1))
+        return
+    fi
+    echo "   build: $((SECONDS - bstart)) s"
+    rm -rf "$reports"
+    mkdir -p "$reports"
+    (
+        . "$repo/tests/fuzz/sanitizer-env.sh" "$repo" "$reports"
+        export QTEST_QEMU_BINARY=$san/qemu-system-aarch64
+        run_tap san-unit-memmap "$san/tests/unit/test-memmap" --tap
+        run_tap san-qtest-memmap "$san/tests/qtest/memmap-test" --tap
+        run_tap san-planner /usr/bin/python3 \
+            "$repo/tests/planner/test-planner.py" \
+            --planner "$san/contrib/memmap-plan/memmap-plan" \
+            --qemu "$san/qemu-system-aarch64"
+        run_tap san-fuzz-replay "$repo/tests/fuzz/replay.sh" "$repo" \
+            "$san/fuzz"
+        run_tap san-reports "$repo/tests/fuzz/reports.sh" "$reports"
+        echo "$passed $failed $skipped" > "$logs/san-counts"
+    )
+    read -r passed failed skipped < "$logs/san-counts"
+    echo "== sanitizer layer: done in $((SECONDS - start)) s"
+}
+san_layer
