@@ -11,11 +11,13 @@ message naming both maps, and the source VM resumes.  Without a map the
 stream starts as that of Debian's own QEMU 10.0.  TAP output."""
 
 import argparse
+import functools
 import hashlib
 import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -78,7 +80,7 @@ class Vm:
     QMP on a unix socket."""
 
     def __init__(self, qemu, args, workdir, name, machine, pattern_mib,
-                 incoming=False):
+                 incoming=False, qtest=False):
         self.name = name
         self.ours = qemu == args.qemu
         self.want = expected_digest(pattern_mib)
@@ -100,6 +102,12 @@ class Vm:
                     "-append", append]
         if incoming:
             self.cmd += ["-incoming", "defer"]
+        # QEMU's qtest protocol beside TCG (as QEMU's own migration-test
+        # runs it), for the host to write guest memory
+        self.qtest_path = self.dir / f"{name}.qtest" if qtest else None
+        if qtest:
+            self.cmd += ["-qtest", f"unix:{self.qtest_path},server=on,"
+                         "wait=off"]
         try:
             with open(self.stderr, "wb") as err:
                 self.proc = subprocess.Popen(self.cmd,
@@ -248,14 +256,15 @@ def migrate(src, dst, workdir):
         time.sleep(0.2)
 
 
-def same_map(args, workdir, src, dst_name, qemu, machine, pattern_mib):
+def same_map(args, workdir, src, dst_name, qemu, machine, pattern_mib,
+             qtest=False):
     """Migrate src to a destination with machine; it must complete, the
     guest must go on there (check numbers continue, digests right, no
     failure) and both QEMUs, when both are ours, must show the same
     memory map.  Returns notes and the destination, now running the
     guest."""
     dst = Vm(qemu, args, workdir, dst_name, machine, pattern_mib,
-             incoming=True)
+             incoming=True, qtest=qtest)
     dst.pace = src.pace
     try:
         info = migrate(src, dst, workdir)
@@ -403,6 +412,68 @@ def stream_header(ours, ref, workdir, map_a):
             "map A"]
 
 
+def qtest_writes(path, writes):
+    """Write bytes into guest physical memory through the qtest protocol:
+    writes is a list of (address, byte value)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        reader = sock.makefile("rb")
+        for addr, val in writes:
+            sock.sendall(f"writeb {addr:#x} {val:#x}\n".encode())
+            reply = reader.readline().strip()
+            if reply != b"OK":
+                raise Failure(f"qtest writeb {addr:#x}: {reply!r}")
+
+
+def corrupt(args, workdir, vm, dst_name, qemu, machine, pattern_mib, holes):
+    """The control that the pattern checks can fail, and that the pattern
+    lives above the hole: find the pages of one pattern block in guest
+    RAM above HOLE_A (pmemsave), change a byte in each of them from the
+    host (qtest), and the guest must report exactly that block changed.
+    (Copies of a block in freed pages are changed too; they do not
+    matter.)  Returns notes and None."""
+    if vm.qtest_path is None:
+        raise Failure("the guest runs in a QEMU without qtest (the "
+                      "migration before failed)")
+    lo, hi = HOLE_A + 0x10000000, 0x90000000     # RAM above MAP_A's hole
+    dump = Path(workdir) / f"{vm.name}.ram"
+    vm.qmp.cmd("pmemsave", val=lo, size=hi - lo, filename=str(dump))
+    pages = {}
+    with open(dump, "rb") as f:
+        while (page := f.read(4096)):
+            if page.startswith(b"memmap test pattern block ") and \
+                    page == page[:32] * 128:
+                pages.setdefault(page[26:31].decode(), []).append(
+                    lo + f.tell() - 4096)
+    dump.unlink()
+    if not pages:
+        raise Failure(f"no page of the pattern in guest RAM "
+                      f"{lo:#x}-{hi - 1:#x}")
+    block, addrs = max(pages.items(), key=lambda kv: len(kv[1]))
+    mark = len(vm.lines())
+    qtest_writes(vm.qtest_path, [(a + 7, ord("X")) for a in addrs])
+    # The pass under way may have read those pages already: wait for two
+    deadline = time.monotonic() + max(CHECK_TIMEOUT, 2 * vm.pace)
+    while True:
+        got = vm.checks(mark)
+        if len(got) >= 2 or (got and not got[-1][1]):
+            break
+        if time.monotonic() >= deadline or vm.proc.poll() is not None:
+            raise Failure(f"{vm.name}: {len(got)} guest checks after the "
+                          f"corruption\n{vm.describe()}")
+        time.sleep(0.5)
+    fails = [l for l in vm.lines()[mark:] if " FAIL " in f" {l} "]
+    if not fails or not fails[0].endswith(f" blocks={block}"):
+        raise Failure(f"after changing block {block} in {len(addrs)} "
+                      f"pages at {addrs[0]:#x}...: guest lines "
+                      f"{vm.lines()[mark:]}")
+    return [f"{sum(map(len, pages.values()))} pattern pages found in "
+            f"{lo:#x}-{hi - 1:#x}; {len(addrs)} pages of block {block} "
+            f"changed (first at {addrs[0]:#x}), the guest said: "
+            f"{fails[0]}"], None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     for opt in ("--qemu", "--kernel", "--initrd"):
@@ -427,7 +498,9 @@ def main():
             ("map A -> map B: refused, source resumes", mismatch,
              ours, map_b, [HOLE_A, HOLE_B]),
             ("map A -> map A: migrated, guest pattern checks go on",
-             same_map, ours, map_a, None),
+             functools.partial(same_map, qtest=True), ours, map_a, None),
+            ("control: pattern pages above the hole changed by the host, "
+             "the guest's check fails", corrupt, None, None, []),
         ]),
         ("no map", ours, "virt", PATTERN_MIB_NOMAP, [
             ("no map -> map A: refused, source resumes", mismatch,
