@@ -162,7 +162,7 @@ class Vm:
                               f"guest checks\n{self.describe()}")
             if time.monotonic() >= deadline:
                 raise Failure(f"{self.name}: {len(got)} of {count} new "
-                              f"guest checks after {timeout} s\n"
+                              f"guest checks after {timeout:.0f} s\n"
                               f"{self.describe()}")
             time.sleep(0.5)
 
