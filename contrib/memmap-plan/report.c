@@ -347,21 +347,44 @@ static bool G_GNUC_PRINTF(4, 5) json_fail_at(const JsonReader *r,
     return false;
 }
 
+/* Where a value is in a report: a member of an object or an element */
+typedef struct JsonPath {
+    const struct JsonPath *up;
+    const char *name;
+    size_t index;
+} JsonPath;
+
+static void json_path_append(GString *s, const JsonPath *p)
+{
+    if (!p) {
+        return;
+    }
+    json_path_append(s, p->up);
+    if (p->name) {
+        g_string_append_printf(s, "%s%s", s->len ? "." : "", p->name);
+    } else {
+        g_string_append_printf(s, "[%zu]", p->index);
+    }
+}
+
 /*
  * Schema errors: the file, then where in the report, as a path like
- * devices[2].reserved-regions[0].type; @where is "" at the top.
+ * devices[2].reserved-regions[0].type; @where is NULL at the top.
  */
 static bool G_GNUC_PRINTF(4, 5) json_fail(const JsonReader *r,
-                                          const char *where, Error **errp,
+                                          const JsonPath *where, Error **errp,
                                           const char *fmt, ...)
 {
+    g_autoptr(GString) path = g_string_new("");
     g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    error_setg(errp, "%s: %s%s%s", r->file, where, *where ? ": " : "", msg);
+    json_path_append(path, where);
+    error_setg(errp, "%s: %s%s%s", r->file, path->str, path->len ? ": " : "",
+               msg);
     return false;
 }
 
@@ -381,7 +404,7 @@ static char *json_printable(const char *s, size_t len)
     return g_string_free(out, false);
 }
 
-static bool json_member_string(const JsonReader *r, const char *where,
+static bool json_member_string(const JsonReader *r, const JsonPath *where,
                                json_object *val, char **s, Error **errp)
 {
     const char *str;
@@ -403,7 +426,7 @@ static bool json_member_string(const JsonReader *r, const char *where,
     return true;
 }
 
-static bool json_member_uint64(const JsonReader *r, const char *where,
+static bool json_member_uint64(const JsonReader *r, const JsonPath *where,
                                json_object *val, uint64_t *n, Error **errp)
 {
     if (!json_object_is_type(val, json_type_int)) {
@@ -419,14 +442,14 @@ static bool json_member_uint64(const JsonReader *r, const char *where,
     return true;
 }
 
-typedef bool JsonMemberFunc(JsonReader *r, const char *where, int key,
+typedef bool JsonMemberFunc(JsonReader *r, const JsonPath *where, int key,
                             json_object *val, void *opaque, Error **errp);
 
 /*
  * Call @member for each member of object @obj, with the index of its
  * name in @keys; refuse other names, and objects without all of @keys.
  */
-static bool json_members(JsonReader *r, const char *where, json_object *obj,
+static bool json_members(JsonReader *r, const JsonPath *where, json_object *obj,
                          const char *const *keys, const char *what,
                          JsonMemberFunc *member, void *opaque, Error **errp)
 {
@@ -441,7 +464,7 @@ static bool json_members(JsonReader *r, const char *where, json_object *obj,
     end = json_object_iter_end(obj);
     for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
         const char *name = json_object_iter_peek_name(&it);
-        g_autofree char *path = NULL;
+        JsonPath path = { .up = where, .name = name };
 
         r->members++;
         for (i = 0; keys[i] && strcmp(keys[i], name); i++) {
@@ -453,8 +476,7 @@ static bool json_members(JsonReader *r, const char *where, json_object *obj,
             return json_fail(r, where, errp, "unexpected member '%s'", p);
         }
         seen |= 1u << i;
-        path = g_strdup_printf("%s%s%s", where, *where ? "." : "", name);
-        if (!member(r, path, i, json_object_iter_peek_value(&it), opaque,
+        if (!member(r, &path, i, json_object_iter_peek_value(&it), opaque,
                     errp)) {
             return false;
         }
@@ -468,10 +490,10 @@ static bool json_members(JsonReader *r, const char *where, json_object *obj,
     return true;
 }
 
-typedef bool JsonElementFunc(JsonReader *r, const char *where,
+typedef bool JsonElementFunc(JsonReader *r, const JsonPath *where,
                              json_object *val, void *opaque, Error **errp);
 
-static bool json_array(JsonReader *r, const char *where, json_object *arr,
+static bool json_array(JsonReader *r, const JsonPath *where, json_object *arr,
                        JsonElementFunc *element, void *opaque, Error **errp)
 {
     size_t i, n;
@@ -481,9 +503,9 @@ static bool json_array(JsonReader *r, const char *where, json_object *arr,
     }
     n = json_object_array_length(arr);
     for (i = 0; i < n; i++) {
-        g_autofree char *path = g_strdup_printf("%s[%zu]", where, i);
+        JsonPath path = { .up = where, .index = i };
 
-        if (!element(r, path, json_object_array_get_idx(arr, i), opaque,
+        if (!element(r, &path, json_object_array_get_idx(arr, i), opaque,
                      errp)) {
             return false;
         }
@@ -493,7 +515,7 @@ static bool json_array(JsonReader *r, const char *where, json_object *arr,
 
 static const char *const region_keys[] = { "start", "end", "type", NULL };
 
-static bool json_region_member(JsonReader *r, const char *where, int key,
+static bool json_region_member(JsonReader *r, const JsonPath *where, int key,
                                json_object *val, void *opaque, Error **errp)
 {
     ResvRegion *reg = opaque;
@@ -521,7 +543,7 @@ static bool json_region_member(JsonReader *r, const char *where, int key,
     }
 }
 
-static bool json_region(JsonReader *r, const char *where, json_object *val,
+static bool json_region(JsonReader *r, const JsonPath *where, json_object *val,
                         void *opaque, Error **errp)
 {
     HostReport *report = opaque;
@@ -552,7 +574,7 @@ typedef struct JsonDevice {
     ReportDevice dev;
 } JsonDevice;
 
-static bool json_device_member(JsonReader *r, const char *where, int key,
+static bool json_device_member(JsonReader *r, const JsonPath *where, int key,
                                json_object *val, void *opaque, Error **errp)
 {
     JsonDevice *d = opaque;
@@ -567,7 +589,7 @@ static bool json_device_member(JsonReader *r, const char *where, int key,
     }
 }
 
-static bool json_device(JsonReader *r, const char *where, json_object *val,
+static bool json_device(JsonReader *r, const JsonPath *where, json_object *val,
                         void *opaque, Error **errp)
 {
     HostReport *report = opaque;
@@ -603,7 +625,7 @@ static bool json_device(JsonReader *r, const char *where, json_object *val,
 
 static const char *const report_keys[] = { "host", "devices", NULL };
 
-static bool json_report_member(JsonReader *r, const char *where, int key,
+static bool json_report_member(JsonReader *r, const JsonPath *where, int key,
                                json_object *val, void *opaque, Error **errp)
 {
     HostReport *report = opaque;
@@ -622,6 +644,26 @@ static bool json_integer_fits(const char *tok, size_t len)
     size_t n = strlen(max);
 
     return len < n || (len == n && memcmp(tok, max, n) <= 0);
+}
+
+/*
+ * What json_scan() stops at: strings, brackets, name separators,
+ * numbers and the NUL after the text; in strings, their end and escapes
+ */
+static const bool scan_stop[256] = {
+    ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true,
+    [':'] = true, ['-'] = true, ['0' ... '9'] = true, [0] = true,
+};
+static const bool scan_string_stop[256] = {
+    ['"'] = true, ['\\'] = true, [0] = true,
+};
+
+static const char *scan_skip(const char *p, const bool *stop)
+{
+    while (!stop[(unsigned char)*p]) {
+        p++;
+    }
+    return p;
 }
 
 /* The names compared in one object; more are only counted */
@@ -655,13 +697,15 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
     unsigned i;
 
     *members = 0;
-    while (p < end) {
+    /* the text has no NUL (json_parse() checked), and one after it */
+    for (p = scan_skip(p, scan_stop); p < end; p = scan_skip(p, scan_stop)) {
         const char *tok = p;
 
         switch (*p) {
         case '"':
-            for (p++; *p != '"'; p++) {
-                p += *p == '\\';
+            p = scan_skip(p + 1, scan_string_stop);
+            while (*p == '\\') {
+                p = scan_skip(p + 2, scan_string_stop);
             }
             str = tok;
             p++;
@@ -705,8 +749,6 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
                                     (int)(p - tok), tok);
             }
             break;
-        default:
-            p++;
         }
     }
     return true;
@@ -780,7 +822,7 @@ HostReport *host_report_load(const char *path, Error **errp)
         return NULL;
     }
     ok = json_scan(&r, &members, errp) &&
-         json_members(&r, "", obj, report_keys, "host report",
+         json_members(&r, NULL, obj, report_keys, "host report",
                       json_report_member, report, errp);
     json_object_put(obj);
     if (!ok) {
