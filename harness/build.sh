@@ -50,7 +50,7 @@ fi
 # what meson says they depend on (qemu-img, qemu-storage-daemon), read
 # from meson's introspection data, fresh once meson has re-run for a
 # changed meson.build.
-ninja -C "$obj" build.ninja > /dev/null
+out=$(ninja -C "$obj" build.ninja 2>&1) || { echo "$out" >&2; exit 1; }
 suite_targets=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" targets \
                 "$obj" qtest-aarch64)
 targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap
