@@ -87,7 +87,8 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Drive inner QEMUs over QMP from busybox sh.  Instance N (a digit 3-9,
 # also the shell's fd that writes its QMP input) keeps its files in
-# /tmp/qN: in (FIFO, QMP on stdio), out, err, pid, rc (exit status).
+# /tmp/qN: in (FIFO, QMP on stdio), out, err, pid, rc (exit status),
+# and qt.in, qt.out (FIFOs for "-qtest pipe:/tmp/qN/qt", see qt_open).
 QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
 QMP_TIMEOUT=${QMP_TIMEOUT:-120}
 trap '' PIPE
@@ -97,7 +98,7 @@ trap '' PIPE
 q_start() {
     local n=$1 d=/tmp/q$1
     shift
-    rm -rf "$d" && mkdir -p "$d" && mkfifo "$d/in"
+    rm -rf "$d" && mkdir -p "$d" && mkfifo "$d/in" "$d/qt.in" "$d/qt.out"
     ( "$QEMU" "$@" -qmp stdio <"$d/in" >"$d/out" 2>"$d/err" &
       echo $! >"$d/pid"; wait $!; echo $? >"$d/rc" ) &
     eval "exec $n>$d/in"
@@ -132,14 +133,14 @@ q_cmd() {
     return 2
 }
 
-# q_wait N [SECONDS]: wait for QEMU to exit and print its exit status
-# (or TIMEOUT).
+# q_wait N [SECONDS]: wait for QEMU to exit and print its exit status;
+# or print TIMEOUT, status 2.
 q_wait() {
     local d=/tmp/q$1 t=0
     while [ ! -f "$d/rc" ]; do
         if [ "$t" -ge $((${2:-$QMP_TIMEOUT} * 10)) ]; then
             echo TIMEOUT
-            return 1
+            return 2
         fi
         sleep 0.1
         t=$((t + 1))
@@ -148,14 +149,49 @@ q_wait() {
 }
 
 # q_stop N: quit QEMU (kill it if it does not quit) and close its fd.
+# Status 1 when QEMU had to be killed.
 q_stop() {
-    local d=/tmp/q$1
+    local d=/tmp/q$1 rc=0
     [ -f "$d/rc" ] || q_cmd "$1" quit >/dev/null
     if [ "$(q_wait "$1" 10)" = TIMEOUT ]; then
+        echo "QEMU $1 did not quit: killed" >&2
         kill -9 "$(cat "$d/pid")"
         q_wait "$1" 10 >/dev/null
+        rc=1
     fi
     eval "exec $1>&-"
+    return $rc
+}
+
+# q_rss N, q_fds N: QEMU's resident memory (VmRSS, kB) and its number
+# of open file descriptors.
+q_rss() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$(cat "/tmp/q$1/pid")/status"
+}
+q_fds() {
+    ls "/proc/$(cat "/tmp/q$1/pid")/fd" | wc -l
+}
+
+# qt_open N: talk to QEMU N's qtest protocol (it was started with
+# "-qtest pipe:/tmp/qN/qt") on fds 7 and 8; qt_close closes them.
+# qt COMMAND...: send one qtest command, print the reply line; status 0
+# for "OK ...", 1 for another reply, 2 for none within 30 s.
+qt_open() {
+    exec 7>"/tmp/q$1/qt.in" 8<"/tmp/q$1/qt.out"
+}
+qt_close() {
+    exec 7>&- 8<&-
+}
+qt() {
+    local line
+    echo "$*" >&7
+    if ! read -t 30 -r line <&8; then
+        echo TIMEOUT
+        return 2
+    fi
+    echo "$line"
+    case $line in OK*) return 0 ;; esac
+    return 1
 }
 
 # q_locked N: QEMU's locked memory (VmLck, where type1 counts what it
@@ -187,24 +223,29 @@ setup() {
         fi
     done
     sysctl -w vm.overcommit_memory=1 >/dev/null
+    # every edu device, bound to vfio-pci: HOST, GROUP for the first,
+    # HOST2, GROUP2 for the second (if there is one)
+    n=0
     for d in /sys/bus/pci/devices/*; do
-        if [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ]; then
-            HOST=${d##*/}
+        [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ] ||
+            continue
+        h=${d##*/}
+        echo vfio-pci >"$d/driver_override"
+        echo "$h" >/sys/bus/pci/drivers_probe
+        if [ "$(basename "$(readlink "$d/driver")")" != vfio-pci ]; then
+            echo "I $h not bound to vfio-pci"
+            return 1
         fi
+        g=$(basename "$(readlink "$d/iommu_group")")
+        n=$((n + 1))
+        s=${n#1}
+        echo "I host$s $h group $g"
+        sed "s/^/I reserved_regions$s /" \
+            "/sys/kernel/iommu_groups/$g/reserved_regions"
+        eval "HOST$s=$h GROUP$s=$g"
     done
-    [ -n "${HOST:-}" ] || { echo "I no edu device (1234:11e8)"; return 1; }
-    d=/sys/bus/pci/devices/$HOST
-    echo vfio-pci >"$d/driver_override"
-    echo "$HOST" >/sys/bus/pci/drivers_probe
-    if [ "$(basename "$(readlink "$d/driver")")" != vfio-pci ]; then
-        echo "I $HOST not bound to vfio-pci"
-        return 1
-    fi
-    GROUP=$(basename "$(readlink "$d/iommu_group")")
-    echo "I host $HOST group $GROUP"
-    sed "s/^/I reserved_regions /" \
-        "/sys/kernel/iommu_groups/$GROUP/reserved_regions"
-    export HOST GROUP
+    [ "$n" -gt 0 ] || { echo "I no edu device (1234:11e8)"; return 1; }
+    export HOST GROUP HOST2 GROUP2
 }
 if setup; then
     sh /scenario.sh 2>&1

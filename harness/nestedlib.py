@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run a shell scenario inside the nested VFIO guest: an x86_64 Linux
-guest under TCG with an emulated Intel IOMMU, QEMU's "edu" PCI device
-bound to vfio-pci, and our qemu-system-aarch64 (harness/nested-assets.sh
-builds the pieces).  The guest's /init loads the vfio modules, binds the
-device, exports HOST (its PCI address) and GROUP (its IOMMU group),
-prints "I ..." lines about it, runs the scenario as /scenario.sh (which
-can source /lib/qmp.sh) and powers off."""
+guest under TCG with an emulated Intel IOMMU, two of QEMU's "edu" PCI
+devices bound to vfio-pci, and our qemu-system-aarch64
+(harness/nested-assets.sh builds the pieces).  The guest's /init loads
+the vfio modules, binds the devices, exports HOST (the first one's PCI
+address) and GROUP (its IOMMU group), HOST2 and GROUP2 for the second,
+prints "I ..." lines about them, runs the scenario as /scenario.sh
+(which can source /lib/qmp.sh) and powers off.  Its exit status is in
+the end marker."""
 
 import shlex
 import signal
@@ -18,10 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "harness" / "nested-assets.sh"
 BEGIN = "=== NESTED-BEGIN ==="
 END = "=== NESTED-END "
+# Two edu devices, each in its own IOMMU group; their DMA engines take
+# 64-bit addresses (edu's default mask is 28 bits).
+EDU = "edu,dma_mask=0xffffffffffffffff"
 OUTER_ARGS = ("-M", "q35,kernel-irqchip=split", "-accel", "tcg",
               "-cpu", "max", "-m", "2G", "-smp", "2",
-              "-device", "intel-iommu,intremap=on", "-device", "edu",
-              "-nic", "none", "-nographic", "-no-reboot")
+              "-device", "intel-iommu,intremap=on", "-device", EDU,
+              "-device", EDU, "-nic", "none", "-nographic", "-no-reboot")
 APPEND = "intel_iommu=on console=ttyS0 panic=-1"
 
 

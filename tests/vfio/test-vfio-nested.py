@@ -1,12 +1,22 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Real VFIO without hardware: an x86_64 guest under TCG with an emulated
-Intel IOMMU binds QEMU's "edu" PCI device to vfio-pci, and our
-qemu-system-aarch64 runs inside it and takes the device, with guest RAM
-clear of or over the IOMMU's MSI window (0xfee00000-0xfeefffff, read
-from the guest's reserved_regions).  All scenarios run in one boot of
-the outer guest (harness/nestedlib.py); each inner QEMU step prints an
-"R key reply" line, and the checks below turn them into TAP."""
+Intel IOMMU binds two of QEMU's "edu" PCI devices to vfio-pci, and our
+qemu-system-aarch64 runs inside it and takes them, with guest RAM clear
+of or over the IOMMU's MSI window (0xfee00000-0xfeefffff, read from the
+guest's reserved_regions).  All scenarios run in one boot of the outer
+guest (harness/nestedlib.py); each inner QEMU step prints an "R key
+reply" line, and the checks below turn them into TAP.  The first two
+tests say whether the outer guest and the scenario script themselves
+ran to their end: a timeout, crash or non-zero exit of the outer QEMU, a
+missing end marker, or an inner step that got no answer (QEMU gone, a
+QMP or qtest timeout) fails them.
+
+The emulated Intel IOMMU reports the same reserved regions (the MSI
+window) for every group, so two devices here always have the same
+window: what differs per group (a second group whose window the first
+one lacks) cannot be shown under this nesting; the range bookkeeping
+for that case is for a unit test."""
 
 import argparse
 import json
@@ -19,29 +29,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
 from nestedlib import NestedError, run_scenario  # noqa: E402
 
 # What QEMU says when it refuses the device with RAM over the window:
-# every substring ({host} is the device's PCI address) must be in the
-# device_add error, and in QEMU's stderr for the cold-plug (which also
-# gets the hints: the unusable windows, a -machine example).  Without
-# the memmap VFIO check QEMU fails the DMA map instead:
-# "vfio_container_dma_map(...) = -22 (Invalid argument)", which is what
-# the relaxed policy leads to.
+# every substring ({host} is the device's PCI address, {host2} the
+# second device's) must be in the device_add error, and in QEMU's stderr
+# for the cold-plug (which also gets the hints: the unusable windows, a
+# -machine example).
 MISFIT = ("0xf0000000-0xffffffff overlaps 0xfee00000-0xfeefffff, which "
           "the host IOMMU cannot map for this device; a memmap hole at "
           "0xfee00000 of size 0x100000 keeps guest RAM out of it")
+RELAXED_HINT = ("Guest memory in these windows is not DMA-mapped for the "
+                "device (iova-check=relaxed)")
 REFUSAL = {
     "hot-plug": ["vfio {host}: ", "guest memory " + MISFIT],
+    "hot-plug2": ["vfio {host2}: ", "guest memory " + MISFIT],
     "cold-plug": ["vfio {host}: ", "guest memory " + MISFIT,
                   "Unusable IOVA windows of the device: "
                   "0xfee00000-0xfeefffff",
                   "memmap.0.type=hole,memmap.0.base=0xfee00000,"
                   "memmap.0.size=0x100000"],
-    "relaxed": ["vfio {host}: ", "vfio_container_dma_map(",
-                "-22 (Invalid argument)"],
-    "relaxed-warning": ["warning: vfio {host}: ", "guest memory " + MISFIT],
+    # iova-check=relaxed: the same text as a warning, and what it means
+    "relaxed": ["warning: vfio {host}: ", "guest memory " + MISFIT,
+                RELAXED_HINT],
+    "relaxed2": ["warning: vfio {host2}: ", "guest memory " + MISFIT,
+                 RELAXED_HINT],
     "memory": ["{host}: new memory 0xfe000000-0xfeffffff overlaps "
                "0xfee00000-0xfeefffff, which the host IOMMU cannot map for "
                "this device"],
+    "memory-either": ["new memory 0xfe000000-0xfeffffff overlaps "
+                      "0xfee00000-0xfeefffff, which the host IOMMU cannot "
+                      "map for this device"],
+    # RAM that appears at run time in the window of a relaxed device
+    "runtime": ["warning: vfio {host}: dimmw at 0xfe000000-0xfeffffff "
+                "overlaps 0xfee00000-0xfeefffff, which the host IOMMU "
+                "cannot map; it is left unmapped there, and the device "
+                "cannot DMA to it"],
 }
+# What the listener says when the kernel refuses a DMA map: never, now.
+DMA_MAP_FAILED = "vfio_container_dma_map("
+RUNTIME_WARNING = "it is left unmapped there"
 
 # The inner machines: 256 MiB of RAM, since type1 pins all of it.
 MAPS = {
@@ -50,6 +74,9 @@ MAPS = {
     # One RAM piece 0xf0000000-0xffffffff, over the window.
     "over": "-M virt,memmap.0.type=ram,memmap.0.base=0xf0000000,"
             "memmap.0.size=256M -m 256M",
+    # The same, with the PCIe ECAM at 0x3f000000 (low), for qtest.
+    "over_low_ecam": "-M virt,highmem-ecam=off,memmap.0.type=ram,"
+                     "memmap.0.base=0xf0000000,memmap.0.size=256M -m 256M",
     # The same RAM with a hole over the window: RAM ends right below it
     # and starts again right above it.
     "hole": "-M virt,memmap.0.type=ram,memmap.0.base=0xf0000000,"
@@ -58,22 +85,66 @@ MAPS = {
             "memmap.2.base=0xfef00000,memmap.2.size=0x1200000 -m 256M",
     # RAM at 1 GiB and room for memory devices up to 5 GiB: the area
     # 0x80000000-0x13fffffff includes the window.
-    "memory": "-M virt -m 256M,maxmem=4G",
+    "memory": "-M virt -m 256M,slots=4,maxmem=4G",
+    # A small compatible VM.
+    "small": "-M virt -m 64M",
 }
 
-# The scenarios, run in order in one guest.  HOST is the device's PCI
-# address, set by the guest's /init; r KEY CMD prints "R KEY output"
-# (CMD runs in this shell: q_start must not run in a subshell).
+# The scenarios, run in order in one guest.  HOST and HOST2 are the
+# devices' PCI addresses, set by the guest's /init; r KEY CMD prints
+# "R KEY output" (CMD runs in this shell: q_start must not run in a
+# subshell) and counts CMD as failed when it got no answer (status 2:
+# QEMU gone, a timeout); the script's exit status says whether any did.
 SCENARIO = r"""
 . /lib/qmp.sh
 BASE="-cpu max -accel tcg -nodefaults -display none -S"
 RP="-device pcie-root-port,id=rp0,chassis=1"
+RP1="-device pcie-root-port,id=rp1,chassis=2"
+RP2="-device pcie-root-port,id=rp2,chassis=3"
 COLD="-device vfio-pci,host=$HOST,id=hostdev0,bus=rp0"
 DEV="{\"driver\": \"vfio-pci\", \"host\": \"$HOST\", \"id\": \"hostdev0\","
 DEV="$DEV \"bus\": \"rp0\"}"
+DEV2="{\"driver\": \"vfio-pci\", \"host\": \"$HOST2\", \"id\": \"hostdev1\","
+DEV2="$DEV2 \"bus\": \"rp1\"}"
+RELAXED=', "iova-check": "relaxed"}'
+DEVR="${DEV%\}}$RELAXED"
+DEV2R="${DEV2%\}}$RELAXED"
 PERIPH='{"path": "/machine/peripheral"}'
-r() { k=$1; shift; "$@" >/tmp/r.out; echo "R $k $(cat /tmp/r.out)"; }
+# A firmware image that never runs (-S): with it, virt has the ACPI GED
+# device that pc-dimm hot-plug needs.
+head -c 65536 /dev/zero >/tmp/fw.bin
+FW="-bios /tmp/fw.bin"
+errors=0
+r() {
+    k=$1
+    shift
+    "$@" >/tmp/r.out
+    s=$?
+    echo "R $k $(cat /tmp/r.out)"
+    if [ "$s" -ge 2 ]; then
+        echo "E $k: no answer (status $s)"
+        errors=$((errors + 1))
+    fi
+}
+stop() {
+    q_stop "$1" || errors=$((errors + 1))
+}
 t() { echo "I time $1 $(cut -d' ' -f1 /proc/uptime)"; }
+# backend N ID SIZE; dimm N ID MEMDEV [ADDR]; vmem N ID BUS MEMDEV ADDR
+# (virtio-mem, nothing plugged)
+backend() {
+    q_cmd "$1" object-add \
+        "{\"qom-type\": \"memory-backend-ram\", \"id\": \"$2\", \"size\": $3}"
+}
+dimm() {
+    a="{\"driver\": \"pc-dimm\", \"id\": \"$2\", \"memdev\": \"$3\""
+    q_cmd "$1" device_add "$a${4:+, \"addr\": $4}}"
+}
+vmem() {
+    a="{\"driver\": \"virtio-mem-pci\", \"requested-size\": 0"
+    a="$a, \"id\": \"$2\", \"bus\": \"$3\", \"memdev\": \"$4\""
+    q_cmd "$1" device_add "$a, \"memaddr\": $5}"
+}
 
 # 1. compatible map: hot-plug, then cold-plug.
 t compatible
@@ -82,11 +153,11 @@ r compatible.memmap q_cmd 3 query-memmap
 r compatible.add q_cmd 3 device_add "$DEV"
 r compatible.peripheral q_cmd 3 qom-list "$PERIPH"
 r compatible.locked q_locked 3
-q_stop 3
+stop 3
 r compatible-cold.start q_start 3 $BASE $MAP_compatible $RP $COLD
 r compatible-cold.status q_cmd 3 query-status
 r compatible-cold.peripheral q_cmd 3 qom-list "$PERIPH"
-q_stop 3
+stop 3
 
 # 2. RAM over the window: hot-plug refused, the VM lives on, and a
 # second QEMU takes the device while the first still runs.
@@ -100,15 +171,15 @@ r over.locked q_locked 3
 r over.second-start q_start 4 $BASE $MAP_compatible $RP
 r over.second-add q_cmd 4 device_add "$DEV"
 r over.second-peripheral q_cmd 4 qom-list "$PERIPH"
-q_stop 4
-q_stop 3
+stop 4
+stop 3
 
 # 3. RAM over the window, cold-plug: QEMU exits.
 t over-cold
 q_start 3 $BASE $MAP_over $RP $COLD >/dev/null
 r over-cold.exit q_wait 3
 r over-cold.stderr q_err 3
-q_stop 3
+stop 3
 
 # 4. a hole over the window, RAM right below and above it.
 t hole
@@ -117,38 +188,177 @@ r hole.memmap q_cmd 3 query-memmap
 r hole.add q_cmd 3 device_add "$DEV"
 r hole.peripheral q_cmd 3 qom-list "$PERIPH"
 r hole.locked q_locked 3
-q_stop 3
+stop 3
 r hole-cold.start q_start 3 $BASE $MAP_hole $RP $COLD
 r hole-cold.status q_cmd 3 query-status
-q_stop 3
+stop 3
 
-# 5. the relaxed policy: a warning, then the kernel refuses the map.
+# 5. the relaxed policy, hot-plugged over the window: attached with a
+# warning, the RAM outside the window pinned, the window not.  Then the
+# second device: strict, it cannot join the container (RAM in the
+# window) nor take one of its own, and is refused; relaxed, it joins the
+# container, which pins nothing more.
 t relaxed
-r relaxed.start q_start 3 $BASE $MAP_over $RP
-r relaxed.add q_cmd 3 device_add "${DEV%\}}, \"iova-check\": \"relaxed\"}"
+r relaxed.start q_start 3 $BASE $MAP_over $RP $RP1
+r relaxed.add q_cmd 3 device_add "$DEVR"
 r relaxed.status q_cmd 3 query-status
 r relaxed.peripheral q_cmd 3 qom-list "$PERIPH"
+r relaxed.locked q_locked 3
 r relaxed.stderr q_err 3
-q_stop 3
+r mixed.strict q_cmd 3 device_add "$DEV2"
+r mixed.peripheral q_cmd 3 qom-list "$PERIPH"
+r mixed.locked q_locked 3
+r mixed.relaxed q_cmd 3 device_add "$DEV2R"
+r mixed.peripheral2 q_cmd 3 qom-list "$PERIPH"
+r mixed.locked2 q_locked 3
+r mixed.status q_cmd 3 query-status
+r mixed.stderr q_err 3
+stop 3
 
-# 6. memory plugged into the window while the device is attached is
-# refused, the VM lives on; elsewhere it is taken.
+# 6. the relaxed policy at start-up, and the device still works: the
+# VM runs (qtest accelerator, driven over "-qtest"), its PCI config
+# space is written through the ECAM at 0x3f000000 (bus 0, device 2):
+# BAR0 at 0x10000000, memory and bus master on.  edu's DMA engine
+# (registers 0x80 source, 0x88 destination, 0x90 count, 0x98 command;
+# its buffer at 0x40000) copies 8 bytes from guest RAM below the window
+# into the device, then from the device to guest RAM above the window.
+t relaxed-dma
+ROOTDEV="vfio-pci,host=$HOST,id=hostdev0,bus=pcie.0,addr=2"
+r dma.start q_start 3 -cpu max -nodefaults -display none \
+    -qtest pipe:/tmp/q3/qt -qtest-log none $MAP_over_low_ecam \
+    -device "$ROOTDEV,iova-check=relaxed"
+r dma.status q_cmd 3 query-status
+r dma.peripheral q_cmd 3 qom-list "$PERIPH"
+r dma.locked q_locked 3
+# edu_dma SRC DST CMD: run one 8-byte transfer, wait until it is done
+edu_dma() {
+    if ! { qt writeq 0x10000080 "$1" && qt writeq 0x10000088 "$2" &&
+           qt writeq 0x10000090 8 && qt writeq 0x10000098 "$3"; } >/dev/null
+    then
+        echo "edu: no answer"
+        return 2
+    fi
+    i=0
+    while [ "$i" -lt 100 ]; do
+        v=$(qt readq 0x10000098)
+        case $v in
+            "OK 0x"*[02468ace]) echo "done $v"; return 0 ;;
+            "OK "*) ;;
+            *) echo "edu: $v"; return 2 ;;
+        esac
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "edu: transfer still running: $v"
+    return 2
+}
+qt_open 3
+r dma.bar qt writel 0x3f010010 0x10000000
+r dma.command qt writew 0x3f010004 0x0006
+r dma.ident qt readl 0x10000000
+r dma.pattern qt writeq 0xf0100000 0x1122334455667788
+r dma.clear qt writeq 0xfff00000 0
+r dma.to-device edu_dma 0xf0100000 0x40000 1
+r dma.from-device edu_dma 0x40000 0xfff00000 3
+r dma.result qt readq 0xfff00000
+qt_close
+r dma.status2 q_cmd 3 query-status
+r dma.stderr q_err 3
+stop 3
+
+# 7. memory plugged into the window while a strict device is attached
+# is refused (virtio-mem, pc-dimm), the VM lives on; elsewhere it is
+# taken.  A pc-dimm without an address, when the first free address is
+# in the window (a virtio-mem device with nothing plugged, so nothing
+# pinned, fills the area below it): placed above the window.
 t memory
-RP1="-device pcie-root-port,id=rp1,chassis=2"
-VMEM='"driver": "virtio-mem-pci", "bus": "rp1", "requested-size": 0'
-r memory.start q_start 3 $BASE $MAP_memory $RP $RP1
+r memory.start q_start 3 $BASE $FW $MAP_memory $RP $RP1 $RP2
 r memory.add q_cmd 3 device_add "$DEV"
-r memory.backend q_cmd 3 object-add \
-    '{"qom-type": "memory-backend-ram", "id": "vmem", "size": 16777216}'
-r memory.in-window q_cmd 3 device_add \
-    "{$VMEM, \"id\": \"vm0\", \"memdev\": \"vmem\", \"memaddr\": 4261412864}"
+r memory.locked0 q_locked 3
+r memory.backend backend 3 vmem 16777216
+r memory.in-window vmem 3 vm0 rp1 vmem $((0xfe000000))
 r memory.status q_cmd 3 query-status
-r memory.elsewhere q_cmd 3 device_add \
-    "{$VMEM, \"id\": \"vm1\", \"memdev\": \"vmem\", \"memaddr\": 2147483648}"
-q_stop 3
+r memory.elsewhere vmem 3 vm1 rp1 vmem $((0x80000000))
+r memory.dimm-backend backend 3 dimm0 16777216
+r memory.dimm-in-window dimm 3 dimm0 dimm0 $((0xfe000000))
+r memory.dimm-status q_cmd 3 query-status
+r memory.filler-backend backend 3 fill $((0xfe000000 - 0x81000000))
+r memory.filler vmem 3 vm2 rp2 fill $((0x81000000))
+r memory.auto-backend backend 3 dimm1 16777216
+r memory.dimm-auto dimm 3 dimm1 dimm1
+r memory.devices q_cmd 3 query-memory-devices
+r memory.locked q_locked 3
+r memory.stderr q_err 3
+stop 3
 
-# 7. memmap-plan on this host: the report lists the window, the map that
-# put RAM over it does not fit, the planned one does.
+# 8. RAM appearing at run time in the window of a relaxed device (a
+# pc-dimm at 0xfe000000): taken, the part in the window left unmapped
+# with a warning, the VM lives on.
+t runtime
+r runtime.start q_start 3 $BASE $FW $MAP_memory $RP
+r runtime.add q_cmd 3 device_add "$DEVR"
+r runtime.locked0 q_locked 3
+r runtime.backend backend 3 dimmw 16777216
+r runtime.dimm dimm 3 dimmw dimmw $((0xfe000000))
+r runtime.status q_cmd 3 query-status
+r runtime.devices q_cmd 3 query-memory-devices
+r runtime.locked q_locked 3
+r runtime.stderr q_err 3
+stop 3
+
+# 9. two devices in different groups, strict: the second joins the
+# first one's container (RAM pinned once); memory plugged after both
+# are attached: refused in the window, taken elsewhere.
+t two
+r two.start q_start 3 $BASE $FW $MAP_memory $RP $RP1
+r two.add q_cmd 3 device_add "$DEV"
+r two.locked0 q_locked 3
+r two.add2 q_cmd 3 device_add "$DEV2"
+r two.peripheral q_cmd 3 qom-list "$PERIPH"
+r two.locked1 q_locked 3
+r two.backend backend 3 m2 16777216
+r two.in-window dimm 3 dimm2 m2 $((0xfe000000))
+r two.dimm dimm 3 dimm2 m2
+r two.devices q_cmd 3 query-memory-devices
+r two.locked2 q_locked 3
+r two.status q_cmd 3 query-status
+stop 3
+
+# 10. refusal soak: the same incompatible hot-plug 100 times.  QEMU's
+# RSS and open fds after the first and the last; every reply the same
+# refusal; then nothing is pinned, the VM answers, and a compatible
+# QEMU takes the device.
+t soak
+r soak.start q_start 3 $BASE $MAP_over $RP
+r soak.first q_cmd 3 device_add "$DEV"
+sed 's/"id": [0-9]*/"id": N/' /tmp/r.out >/tmp/soak.all
+r soak.rss-first q_rss 3
+r soak.fds-first q_fds 3
+n=1
+while [ "$n" -lt 100 ]; do
+    q_cmd 3 device_add "$DEV" >/tmp/soak.out
+    [ $? -lt 2 ] || break
+    n=$((n + 1))
+    sed 's/"id": [0-9]*/"id": N/' /tmp/soak.out >>/tmp/soak.all
+    [ "$n" != 50 ] || r soak.rss-50 q_rss 3
+done
+echo "R soak.count $n"
+echo "R soak.distinct $(sort -u /tmp/soak.all | wc -l)"
+r soak.last cat /tmp/soak.out
+r soak.rss-last q_rss 3
+r soak.fds-last q_fds 3
+r soak.status q_cmd 3 query-status
+r soak.peripheral q_cmd 3 qom-list "$PERIPH"
+r soak.locked q_locked 3
+t soak-second
+r soak.second-start q_start 4 $BASE $MAP_small $RP
+r soak.second-add q_cmd 4 device_add "$DEV"
+r soak.second-peripheral q_cmd 4 qom-list "$PERIPH"
+stop 4
+stop 3
+
+# 11. memmap-plan on this host: the report lists the window, the map
+# that put RAM over it does not fit, the planned one does.
 t planner
 memmap-plan report --host nested --device $HOST > /tmp/report.json
 echo "R planner.report $(tr -d '\n ' < /tmp/report.json)"
@@ -161,9 +371,10 @@ echo "R planner.plan $PLAN"
 r planner.start q_start 3 $BASE -M "virt,$PLAN" -m 256M $RP
 r planner.add q_cmd 3 device_add "$DEV"
 r planner.peripheral q_cmd 3 qom-list "$PERIPH"
-q_stop 3
+stop 3
 t end
-exit 0
+echo "I steps without an answer: $errors"
+[ "$errors" = 0 ]
 """
 
 
@@ -189,18 +400,32 @@ def returned(results, key):
     return answer["return"]
 
 
-def returns(key, *substrings):
+def returns(*keys_and_substrings):
+    """Every key (the leading arguments without a space or quote)
+    returned; the last one's reply has every substring."""
+    keys = [k for k in keys_and_substrings if re.fullmatch(r"[\w.-]+", k)]
+    substrings = keys_and_substrings[len(keys):]
+
     def check(results, window):
-        returned(results, key)
-        missing = [s for s in substrings if s not in results[key]]
+        for key in keys:
+            returned(results, key)
+        missing = [s for s in substrings if s not in results[keys[-1]]]
         if missing:
-            raise Fail(f"{key}: {missing} not in {results[key]}")
+            raise Fail(f"{keys[-1]}: {missing} not in {results[keys[-1]]}")
     return check
+
+
+def number(results, key):
+    value = results.get(key, "")
+    if not value.isdigit():
+        raise Fail(f"{key}: {value!r} is not a number")
+    return int(value)
 
 
 def expect(key, text, kind, results):
     """Fail unless text has every REFUSAL[kind] substring."""
-    missing = [s for s in (e.format(host=results["host"])
+    missing = [s for s in (e.format(host=results.get("host"),
+                                    host2=results.get("host2"))
                            for e in REFUSAL[kind]) if s not in text]
     if missing:
         raise Fail(f"{key}: {missing} not in {text!r}")
@@ -215,9 +440,54 @@ def refused(key, kind="hot-plug"):
     return check
 
 
-def warned(key, kind):
+def refused_by_either(key, kind):
+    """Refused with REFUSAL[kind], naming one of the two devices."""
     def check(results, window):
-        expect(key, results.get(key, ""), kind, results)
+        refused(key, kind)(results, window)
+        desc = reply(results, key)["error"]["desc"]
+        names = [f"vfio {results.get(h)}: " for h in ("host", "host2")]
+        if not any(n in desc for n in names):
+            raise Fail(f"{key}: none of {names} in {desc!r}")
+    return check
+
+
+def warned(key, kind, times=None):
+    """QEMU's stderr has REFUSAL[kind]; its first line exactly `times`
+    times when given."""
+    def check(results, window):
+        text = results.get(key, "")
+        expect(key, text, kind, results)
+        if times is not None:
+            first = REFUSAL[kind][0].format(host=results.get("host"),
+                                            host2=results.get("host2"))
+            if text.count(first) != times:
+                raise Fail(f"{key}: {first!r} {text.count(first)} times, "
+                           f"not {times}: {text!r}")
+    return check
+
+
+def absent(key, *substrings):
+    def check(results, window):
+        if key not in results:
+            raise Fail(f"{key}: no result")
+        found = [s for s in substrings if s in results[key]]
+        if found:
+            raise Fail(f"{key}: {found} in {results[key]!r}")
+    return check
+
+
+def is_text(key, want):
+    def check(results, window):
+        if results.get(key) != want:
+            raise Fail(f"{key}: {results.get(key)!r}, not {want!r}")
+    return check
+
+
+def starts(key, want):
+    def check(results, window):
+        if not results.get(key, "").startswith(want):
+            raise Fail(f"{key}: {results.get(key)!r} does not start with "
+                       f"{want!r}")
     return check
 
 
@@ -255,10 +525,15 @@ def planner_plan(key):
     return check
 
 
-def peripheral(key, present):
+def peripheral(key, present=True, **devices):
+    """hostdev0 is (not) in /machine/peripheral; or, with keywords, each
+    named device is or is not."""
+    devices = devices or {"hostdev0": present}
+
     def check(results, window):
         names = [p["name"] for p in returned(results, key)]
-        if ("hostdev0" in names) != present:
+        wrong = [d for d, want in devices.items() if (d in names) != want]
+        if wrong:
             raise Fail(f"{key}: /machine/peripheral has {names}")
     return check
 
@@ -274,9 +549,19 @@ def exits(key, status, stderr_key):
 def locked(key, least, most):
     """QEMU's VmLck (what type1 pinned), in kB, is in [least, most]."""
     def check(results, window):
-        value = results.get(key, "")
-        if not value.isdigit() or not least <= int(value) <= most:
-            raise Fail(f"{key}: VmLck {value!r} kB, not {least}-{most}")
+        value = number(results, key)
+        if not least <= value <= most:
+            raise Fail(f"{key}: VmLck {value} kB, not {least}-{most}")
+    return check
+
+
+def locked_delta(key, base, kib):
+    """VmLck under key is VmLck under base plus kib."""
+    def check(results, window):
+        value, before = number(results, key), number(results, base)
+        if value - before != kib:
+            raise Fail(f"{key}: VmLck {value} kB, {base} {before} kB: "
+                       f"difference {value - before}, not {kib}")
     return check
 
 
@@ -298,6 +583,66 @@ def ram(key, layout):
     return check
 
 
+def memory_device(key, device_id, where):
+    """query-memory-devices has device_id at address `where` (an int),
+    or, for "above", outside the window and at most 32 MiB above it (the
+    first usable address, aligned), or, for "clear", outside it."""
+    def check(results, window):
+        found = [d["data"] for d in returned(results, key)
+                 if d["data"].get("id") == device_id]
+        if not found:
+            raise Fail(f"{key}: no {device_id}")
+        addr, size = found[0]["addr"], found[0]["size"]
+        lo, hi = window
+        clear = addr + size - 1 < lo or addr > hi
+        if where == "above":
+            good = clear and hi < addr <= hi + 1 + (32 << 20)
+        elif where == "clear":
+            good = clear
+        else:
+            good = addr == where
+        if not good:
+            raise Fail(f"{key}: {device_id} at {hex(addr)}-"
+                       f"{hex(addr + size - 1)}, window {hex(lo)}-"
+                       f"{hex(hi)}: not {where}")
+    return check
+
+
+def two_groups(results, window):
+    """The two devices are in different IOMMU groups."""
+    groups = (results.get("group"), results.get("group2"))
+    if None in groups or groups[0] == groups[1]:
+        raise Fail(f"devices {results.get('host')} and "
+                   f"{results.get('host2')} in groups {groups}")
+
+
+def soak_count(results, window):
+    if number(results, "soak.count") != 100:
+        raise Fail(f"soak.count: {results['soak.count']} hot-plugs answered")
+
+
+def soak_same(results, window):
+    """All 100 replies the same (ids aside), and that the refusal."""
+    if number(results, "soak.distinct") != 1:
+        raise Fail(f"soak.distinct: {results['soak.distinct']} different "
+                   "replies")
+    refused("soak.last")(results, window)
+    refused("soak.first")(results, window)
+
+
+def flat(key, first, last, most):
+    """The value under last is at most `most` above the one under first
+    (and below it by no more than that either)."""
+    def check(results, window):
+        a, b = number(results, first), number(results, last)
+        if abs(b - a) > most:
+            raise Fail(f"{key}: {a} first, {b} last: more than {most} apart")
+    return check
+
+
+PRELAUNCH = '"status": "prelaunch"'
+RUNNING = '"status": "running"'
+
 CHECKS = [
     ("compatible map: RAM clear of the window",
      ram("compatible.memmap", "clear")),
@@ -310,7 +655,7 @@ CHECKS = [
     ("compatible map: cold-plug starts",
      returns("compatible-cold.start")),
     ("compatible map: cold-plugged VM answers query-status",
-     returns("compatible-cold.status", '"status": "prelaunch"')),
+     returns("compatible-cold.status", PRELAUNCH)),
     ("compatible map: cold-plugged hostdev0 in /machine/peripheral",
      peripheral("compatible-cold.peripheral", True)),
     ("RAM over the window: query-memmap shows it",
@@ -318,7 +663,7 @@ CHECKS = [
     ("RAM over the window: hot-plug refused with the expected error",
      refused("over.add")),
     ("RAM over the window: VM still answers query-status",
-     returns("over.status", '"status": "prelaunch"')),
+     returns("over.status", PRELAUNCH)),
     ("RAM over the window: no ghost hostdev0",
      peripheral("over.peripheral", False)),
     ("RAM over the window: nothing left pinned",
@@ -338,23 +683,125 @@ CHECKS = [
     ("hole over the window: both RAM pieces pinned",
      locked("hole.locked", 256 << 10, 512 << 10)),
     ("hole over the window: cold-plugged VM answers query-status",
-     returns("hole-cold.status", '"status": "prelaunch"')),
-    ("relaxed policy: a warning names the misfit",
-     warned("relaxed.stderr", "relaxed-warning")),
-    ("relaxed policy: then the kernel refuses the DMA map",
-     refused("relaxed.add", "relaxed")),
+     returns("hole-cold.status", PRELAUNCH)),
+    ("relaxed policy: hot-plug over the window succeeds",
+     returns("relaxed.add")),
+    ("relaxed policy: one warning names the misfit and what relaxed means",
+     warned("relaxed.stderr", "relaxed", times=1)),
+    ("relaxed policy: no failed DMA map, no run-time warning at attach",
+     absent("relaxed.stderr", DMA_MAP_FAILED, RUNTIME_WARNING)),
     ("relaxed policy: VM still answers query-status",
-     returns("relaxed.status", '"status": "prelaunch"')),
-    ("relaxed policy: no ghost hostdev0",
-     peripheral("relaxed.peripheral", False)),
+     returns("relaxed.status", PRELAUNCH)),
+    ("relaxed policy: hostdev0 in /machine/peripheral",
+     peripheral("relaxed.peripheral", True)),
+    ("relaxed policy: RAM outside the window pinned, the 1 MiB window not",
+     locked_delta("relaxed.locked", "compatible.locked", -1024)),
+    ("two policies: a strict second device refused, RAM over its window",
+     refused("mixed.strict", "hot-plug2")),
+    ("two policies: hostdev0 still there, no ghost hostdev1",
+     peripheral("mixed.peripheral", hostdev0=True, hostdev1=False)),
+    ("two policies: nothing more pinned after the refusal",
+     locked_delta("mixed.locked", "relaxed.locked", 0)),
+    ("two policies: a relaxed second device attached",
+     returns("mixed.relaxed")),
+    ("two policies: hostdev0 and hostdev1 in /machine/peripheral",
+     peripheral("mixed.peripheral2", hostdev0=True, hostdev1=True)),
+    ("two policies: it joined the container, nothing pinned twice",
+     locked_delta("mixed.locked2", "relaxed.locked", 0)),
+    ("two policies: one warning for the second device",
+     warned("mixed.stderr", "relaxed2", times=1)),
+    ("two policies: VM still answers query-status",
+     returns("mixed.status", PRELAUNCH)),
+    ("relaxed at start-up: the VM runs (qtest accelerator)",
+     returns("dma.start", "dma.status", RUNNING)),
+    ("relaxed at start-up: hostdev0 in /machine/peripheral",
+     peripheral("dma.peripheral", True)),
+    ("relaxed at start-up: the warning",
+     warned("dma.stderr", "relaxed", times=1)),
+    ("relaxed at start-up: the 1 MiB window not pinned, the rest is",
+     locked_delta("dma.locked", "compatible.locked", -1024)),
+    ("relaxed device works: BAR0 reads edu's identification",
+     is_text("dma.ident", "OK 0x00000000010000ed")),
+    ("relaxed device works: edu DMA from guest RAM below the window",
+     starts("dma.to-device", "done OK")),
+    ("relaxed device works: edu DMA to guest RAM above the window",
+     starts("dma.from-device", "done OK")),
+    ("relaxed device works: the 8 bytes went through the device",
+     is_text("dma.result", "OK 0x1122334455667788")),
+    ("relaxed device works: VM running after the transfers, no failed map",
+     lambda results, window: (
+         returns("dma.status2", RUNNING)(results, window),
+         absent("dma.stderr", DMA_MAP_FAILED)(results, window))),
     ("memory plug: device attached",
      returns("memory.add")),
     ("memory plug: virtio-mem in the window refused",
      refused("memory.in-window", "memory")),
     ("memory plug: VM still answers query-status",
-     returns("memory.status", '"status": "prelaunch"')),
+     returns("memory.status", PRELAUNCH)),
     ("memory plug: virtio-mem clear of the window taken",
      returns("memory.elsewhere")),
+    ("memory plug: pc-dimm in the window refused",
+     refused("memory.dimm-in-window", "memory")),
+    ("memory plug: VM still answers query-status after the pc-dimm",
+     returns("memory.dimm-status", PRELAUNCH)),
+    ("memory plug: virtio-mem filling the area below the window taken",
+     returns("memory.filler")),
+    ("memory plug: pc-dimm without an address taken",
+     returns("memory.dimm-auto")),
+    ("memory plug: placed right above the window, not in it",
+     memory_device("memory.devices", "dimm1", "above")),
+    ("memory plug: the pc-dimm's 16 MiB pinned, the unplugged virtio-mem not",
+     locked_delta("memory.locked", "memory.locked0", 16 << 10)),
+    ("run-time RAM: relaxed device attached (RAM clear of the window)",
+     returns("runtime.add")),
+    ("run-time RAM: pc-dimm in the relaxed device's window taken",
+     returns("runtime.dimm")),
+    ("run-time RAM: the pc-dimm at 0xfe000000",
+     memory_device("runtime.devices", "dimmw", 0xfe000000)),
+    ("run-time RAM: VM still answers query-status",
+     returns("runtime.status", PRELAUNCH)),
+    ("run-time RAM: one warning names the device, memory and window",
+     warned("runtime.stderr", "runtime", times=1)),
+    ("run-time RAM: no failed DMA map",
+     absent("runtime.stderr", DMA_MAP_FAILED)),
+    ("run-time RAM: its 15 MiB outside the window pinned, the window not",
+     locked_delta("runtime.locked", "runtime.locked0", 15 << 10)),
+    ("two devices: in different IOMMU groups",
+     two_groups),
+    ("two devices: both hot-plugged",
+     returns("two.add", "two.add2")),
+    ("two devices: hostdev0 and hostdev1 in /machine/peripheral",
+     peripheral("two.peripheral", hostdev0=True, hostdev1=True)),
+    ("two devices: the second joined the container, RAM pinned once",
+     locked_delta("two.locked1", "two.locked0", 0)),
+    ("two devices: pc-dimm in the window refused",
+     refused_by_either("two.in-window", "memory-either")),
+    ("two devices: pc-dimm without an address taken",
+     returns("two.dimm")),
+    ("two devices: the pc-dimm clear of the window",
+     memory_device("two.devices", "dimm2", "clear")),
+    ("two devices: its 16 MiB pinned once",
+     locked_delta("two.locked2", "two.locked1", 16 << 10)),
+    ("two devices: VM still answers query-status",
+     returns("two.status", PRELAUNCH)),
+    ("refusal soak: 100 hot-plugs answered",
+     soak_count),
+    ("refusal soak: every one refused the same way",
+     soak_same),
+    ("refusal soak: open fds the same after the first and the last",
+     flat("soak.fds", "soak.fds-first", "soak.fds-last", 0)),
+    ("refusal soak: RSS flat within 1 MiB from the first to the last",
+     flat("soak.rss", "soak.rss-first", "soak.rss-last", 1024)),
+    ("refusal soak: VM still answers query-status",
+     returns("soak.status", PRELAUNCH)),
+    ("refusal soak: no ghost hostdev0",
+     peripheral("soak.peripheral", False)),
+    ("refusal soak: nothing left pinned",
+     locked("soak.locked", 0, 0)),
+    ("refusal soak: then a compatible QEMU takes the device",
+     returns("soak.second-add")),
+    ("refusal soak: hostdev0 in that QEMU",
+     peripheral("soak.second-peripheral", True)),
     ("memmap-plan report lists the device's window",
      planner_report("planner.report")),
     ("memmap-plan check refuses RAM over the window",
@@ -371,23 +818,30 @@ CHECKS = [
 # lets guests map "direct-relaxable" ones.
 RESERVED_RE = re.compile(r"I reserved_regions (0x[0-9a-f]+) (0x[0-9a-f]+) "
                          r"(\S+)$")
-HOST_RE = re.compile(r"I host (\S+) ")
+HOST_RE = re.compile(r"I host(2?) (\S+) group (\S+)$")
+# Values printed as comments after the results
+SHOWN = ("compatible.locked", "relaxed.locked", "mixed.locked2",
+         "dma.locked", "memory.locked0", "memory.locked", "runtime.locked0",
+         "runtime.locked", "two.locked0", "two.locked1", "two.locked2",
+         "soak.rss-first", "soak.rss-50", "soak.rss-last", "soak.fds-first",
+         "soak.fds-last", "soak.count", "soak.distinct")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--qemu-aarch64", required=True)
     parser.add_argument("--build", required=True)
-    parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args()
 
-    print(f"1..{len(CHECKS)}", flush=True)
+    print(f"1..{len(CHECKS) + 2}", flush=True)
     script = "".join(f"MAP_{name}={shlex.quote(argv)}\n"
                      for name, argv in MAPS.items())
+    status = None
     try:
         result = run_scenario(script + SCENARIO, timeout=args.timeout,
                               build=args.build, qemu=args.qemu_aarch64)
-        lines, failure = result.lines, None
+        lines, failure, status = result.lines, None, result.status
         print(f"# outer boot and all scenarios: {result.seconds:.1f} s, "
               f"scenario exit status {result.status}")
     except NestedError as e:
@@ -400,29 +854,46 @@ def main():
         elif line.startswith("I "):
             print(f"# {line[2:]}")
             if m := HOST_RE.match(line):
-                results["host"] = m[1]
+                results["host" + m[1]], results["group" + m[1]] = m[2], m[3]
             m = RESERVED_RE.match(line)
             if m and m[3] != "direct-relaxable" and window is None:
                 window = (int(m[1], 16), int(m[2], 16))
         else:
             print(f"# guest: {line}")
+
+    # The outer guest and the scenario script themselves
+    failed = 0
     if failure:
+        failed += 1
+        print("not ok 1 - outer x86_64 guest ran every scenario and "
+              "powered off")
         for line in failure.splitlines():
             print(f"# {line}")
-    failed = 0
-    for number, (name, check) in enumerate(CHECKS, 1):
+    else:
+        print("ok 1 - outer x86_64 guest ran every scenario and powered off")
+    if status == 0:
+        print("ok 2 - scenario script: every inner step got an answer")
+    else:
+        failed += 1
+        print("not ok 2 - scenario script: every inner step got an answer")
+        print(f"# scenario exit status: {status}")
+
+    for number_, (name, check) in enumerate(CHECKS, 3):
         try:
             if window is None:
                 raise Fail("no unusable reserved region for the device")
             check(results, window)
-            print(f"ok {number} - {name}")
+            print(f"ok {number_} - {name}")
         except (Fail, KeyError, TypeError, ValueError) as e:
             failed += 1
-            print(f"not ok {number} - {name}")
+            print(f"not ok {number_} - {name}")
             print(f"# {e}")
-    refusal = results.get("over.add", "")
-    print(f"# hot-plug refusal: {refusal}")
+    for key in SHOWN:
+        print(f"# {key}: {results.get(key)}")
+    print(f"# hot-plug refusal: {results.get('over.add', '')}")
     print(f"# cold-plug refusal: {results.get('over-cold.stderr', '')}")
+    print(f"# relaxed warning: {results.get('relaxed.stderr', '')}")
+    print(f"# run-time warning: {results.get('runtime.stderr', '')}")
     return 1 if failed else 0
 
 
