@@ -757,7 +757,7 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
 /* Read @buf as a JSON document with json-c */
 static json_object *json_parse(const JsonReader *r, Error **errp)
 {
-    struct json_tokener *tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
+    struct json_tokener *tok;
     enum json_tokener_error err;
     json_object *obj;
     const char *bad;
@@ -769,6 +769,7 @@ static json_object *json_parse(const JsonReader *r, Error **errp)
                      "NUL character");
         return NULL;
     }
+    tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
                            JSON_TOKENER_ALLOW_TRAILING_CHARS);
     /* with the NUL after the text, so that json-c sees where it ends */
