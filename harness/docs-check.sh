@@ -80,11 +80,12 @@ want $m/system/arm/virt.html 'memmap' "memmap in the virt machine page"
 qmp=$m/interop/qemu-qmp-ref.html
 want $qmp 'id="[^"]*query-memmap"' "the query-memmap command"
 want $qmp 'id="[^"]*MemMapRange"' "the MemMapRange type"
-want $qmp 'id="[^"]*MemMapRangeType"' "the MemMapRangeType enum"
+want $qmp 'id="[^"]*MemMapType"' "the MemMapType enum"
 want $qmp 'id="[^"]*IovaCheckPolicy"' "the IovaCheckPolicy enum"
-want $m/system/monitor.html 'info memmap' "HMP info memmap"
-want $m/system/invocation.html 'memmap' "-machine memmap"
-want qemu.1 'memmap' "-machine memmap in the man page"
+want $m/system/monitor.html 'info</span> <span class="pre">memmap' \
+    "HMP info memmap"
+want $m/system/invocation.html 'memmap.0.type=ram|hole' "-machine memmap"
+want qemu.1 'memmap.0.type=ram|hole' "-machine memmap in the man page"
 [ "$status" = 0 ] || exit 1
 echo "docs-check: the manual builds with -W, memmap pages and QAPI" \
      "reference present ($((SECONDS - start)) s)"
