@@ -71,7 +71,7 @@ want() {
     fi
 }
 m=manual
-want $m/system/memmap.html 'memmap.0.type=hole' "the memmap page"
+want $m/system/memmap.html 'User-supplied guest memory map' "the memmap page"
 want $m/system/memmap.html 'iova-check' "the VFIO check"
 want $m/system/index.html 'href="memmap.html"' "a link to the memmap page"
 want $m/tools/memmap-plan.html 'memmap-plan' "the planner page"
