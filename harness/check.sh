@@ -162,6 +162,10 @@ run_tap docs-examples /usr/bin/python3 "$repo/tests/docs/test-doc-examples.py" \
 run_tap planner /usr/bin/python3 "$repo/tests/planner/test-planner.py" \
     --planner "$build/memmap-plan" --qemu "$obj/qemu-system-aarch64"
 
+# sanitizer layer: the unit tests, memmap-test, the planner tests and the
+# fuzz corpora against the ASan + UBSan build (harness/san-layer.sh)
+. "$repo/harness/san-layer.sh"
+
 # guest layer: Debian's arm64 kernel booted under TCG
 if "$repo/harness/guest-assets.sh" "$build" > "$logs/guest-assets.log" 2>&1
 then
