@@ -32,6 +32,8 @@ fi
 echo "fuzz: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs:" \
      "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 
+# the planner targets write their input to a file for each run
+export TMPDIR=${TMPDIR:-/dev/shm}
 for t in $targets; do
     rm -rf "$out/findings/$t"
     mkdir -p "$out/corpus/$t" "$out/findings/$t"
@@ -53,10 +55,10 @@ for t in $targets; do
     log=$out/$t.log
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
-    cov=$(echo "$last" | grep -o 'cov: [0-9]*' | cut -d' ' -f2)
-    ft=$(echo "$last" | grep -o 'ft: [0-9]*' | cut -d' ' -f2)
-    corp=$(echo "$last" | grep -o 'corp: [0-9]*' | cut -d' ' -f2)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
+    cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+    ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+    corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
     findings=$(find "$out/findings/$t" -type f | sort)
     n=$(echo -n "$findings" | grep -c . || true)
     echo "$t: ${runs:-?} executions in $(cat "$out/$t.time") s" \
