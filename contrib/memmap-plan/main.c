@@ -9,11 +9,13 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/units.h"
 #include "hw/core/memmap.h"
 #include "memmap-plan.h"
 
 static char *sysfs_root, *host, **devices;
-static char *ram, *base, *align, *max_addr, *format, *memmap;
+static char *ram, *base, *align, *max_addr, *format, *memmap, *maxmem;
+static char *slots;
 static char **args;
 static gboolean explicit_ram;
 
@@ -32,6 +34,11 @@ static GOptionEntry entries[] = {
       "plan, check: alignment of holes (default: 64K)", "SIZE" },
     { "max-addr", 0, 0, G_OPTION_ARG_STRING, &max_addr,
       "plan: guest RAM must end below ADDR (default: no limit)", "ADDR" },
+    { "maxmem", 0, 0, G_OPTION_ARG_STRING, &maxmem,
+      "plan, check: RAM with hot-pluggable memory, -m maxmem (default: "
+      "--ram)", "SIZE" },
+    { "slots", 0, 0, G_OPTION_ARG_STRING, &slots,
+      "plan, check: memory slots, -m slots (default: 0)", "N" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &format,
       "plan: output format (default: cmdline)", "cmdline|json" },
     { "explicit", 0, 0, G_OPTION_ARG_NONE, &explicit_ram,
@@ -97,6 +104,25 @@ static bool plan_options(PlanOptions *o)
         error_report("--max-addr must be above --base");
         return false;
     }
+    if (!parse_size("maxmem", maxmem, &o->maxmem)) {
+        return false;
+    }
+    if (!maxmem) {
+        o->maxmem = o->ram;
+    } else if (o->maxmem < o->ram) {
+        error_report("--maxmem must be at least --ram");
+        return false;
+    }
+    if (slots && !maxmem) {
+        error_report("--slots needs --maxmem, as -m slots needs maxmem");
+        return false;
+    }
+    /* virt gives each slot 1 GiB of device memory for alignment */
+    if (slots && (qemu_strtou64(slots, NULL, 10, &o->slots) < 0 ||
+                  o->slots > (UINT64_MAX - (o->maxmem - o->ram)) / GiB)) {
+        error_report("--slots: invalid number '%s'", slots);
+        return false;
+    }
     return true;
 }
 
@@ -109,7 +135,7 @@ enum {
 /* The commands that take each option of entries[] */
 static const unsigned entry_commands[] = {
     REPORT, REPORT, REPORT, PLAN | CHECK, PLAN | CHECK, PLAN | CHECK, PLAN,
-    PLAN, PLAN, CHECK,
+    PLAN | CHECK, PLAN | CHECK, PLAN, PLAN, CHECK,
 };
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(entry_commands) != ARRAY_SIZE(entries) - 2);
 

@@ -93,6 +93,8 @@ static inline const ResvRegion *device_regions(const HostReport *report,
  * @max_addr: RAM must end below this address; 0 for no limit
  * @explicit_ram: plan lists the RAM pieces as well as the holes, so that
  *     the map holds whatever the machine's RAM base
+ * @maxmem: guest RAM with hot-pluggable memory (-m maxmem), at least @ram
+ * @slots: memory slots (-m slots)
  */
 typedef struct PlanOptions {
     uint64_t ram;
@@ -100,6 +102,8 @@ typedef struct PlanOptions {
     uint64_t align;
     uint64_t max_addr;
     bool explicit_ram;
+    uint64_t maxmem;
+    uint64_t slots;
 } PlanOptions;
 
 int plan_main(const PlanOptions *opts, bool json, char **reports);

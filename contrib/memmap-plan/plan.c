@@ -125,12 +125,12 @@ static uint64_t fill_gaps(GArray *holes, unsigned count)
  * Lay RAM out upward from the base around the sorted, disjoint
  * @candidates, as the machine does, and put into @holes those that RAM
  * flows around: those that start below the end of RAM.  When they are
- * more than a memmap may have, merge those with the smallest gaps
+ * more than @max_holes, merge those with the smallest gaps
  * between them, which moves the end of RAM up, and go on.
  * Returns false when RAM does not fit below 2^64.
  */
 static bool plan_holes(const PlanOptions *o, const GArray *candidates,
-                       GArray *holes, uint64_t *filled)
+                       unsigned max_holes, GArray *holes, uint64_t *filled)
 {
     unsigned next = 0;
     uint64_t top, gaps;
@@ -151,15 +151,86 @@ static bool plan_holes(const PlanOptions *o, const GArray *candidates,
             }
             g_array_append_val(holes, *h);
         }
-        if (holes->len <= MEMMAP_MAX_ENTRIES) {
+        if (holes->len <= max_holes) {
             return true;
         }
-        gaps = fill_gaps(holes, holes->len - MEMMAP_MAX_ENTRIES);
+        gaps = fill_gaps(holes, holes->len - max_holes);
         *filled += gaps;
         if (uadd64_overflow(top, gaps, &top)) {
             return false;
         }
     }
+}
+
+/*
+ * The device memory area of virt, for memory hot-plug, when the RAM
+ * pieces and holes end at @last: at the next 1 GiB boundary, 1 GiB per
+ * slot and what maxmem adds to the RAM.  Returns false when it would
+ * not fit below 2^64; sets @r empty when there is none.
+ */
+static bool device_memory_range(const PlanOptions *o, uint64_t last,
+                                Range *r)
+{
+    uint64_t size = o->maxmem - o->ram + o->slots * GiB, base;
+
+    range_make_empty(r);
+    if (!size) {
+        return true;
+    }
+    if (last > UINT64_MAX - GiB) {
+        return false;
+    }
+    base = ROUND_UP(last + 1, GiB);
+    if (size - 1 > UINT64_MAX - base) {
+        return false;
+    }
+    range_set_bounds(r, base, base + size - 1);
+    return true;
+}
+
+/*
+ * Move the device memory area above the windows it would overlap: one
+ * hole from the first of them to the last, above RAM, moves it up as
+ * RAM's holes do.  Sets @dm to the area and appends the hole, if any,
+ * to @holes.  Returns false when the area does not fit below 2^64.
+ */
+static bool plan_device_memory(const PlanOptions *o,
+                               const GArray *candidates, uint64_t last,
+                               GArray *holes, Range *dm)
+{
+    Range skip;
+    unsigned i = 0;
+
+    range_make_empty(&skip);
+    for (;;) {
+        const Range *c;
+
+        if (!device_memory_range(o, last, dm)) {
+            return false;
+        }
+        if (range_is_empty(dm)) {
+            return true;
+        }
+        while (i < candidates->len &&
+               g_array_index(candidates, Range, i).upb < dm->lob) {
+            i++;
+        }
+        c = i < candidates->len ? &g_array_index(candidates, Range, i) : NULL;
+        if (!c || !range_overlaps_range(c, dm)) {
+            break;
+        }
+        if (range_is_empty(&skip)) {
+            skip.lob = c->lob;
+        }
+        skip.upb = last = c->upb;
+        if (last == UINT64_MAX) {
+            return false;
+        }
+    }
+    if (!range_is_empty(&skip)) {
+        g_array_append_val(holes, skip);
+    }
+    return true;
 }
 
 static MemMapRangeList *holes_to_memmap(const GArray *holes)
@@ -233,6 +304,20 @@ static void print_memmap(MemMapRangeList *list, bool json)
     printf("%s\n", out->str);
 }
 
+/* QEMU's own validator and RAM layout for @memmap */
+static MemMapLayout *plan_validate(const MemMapRangeList *memmap,
+                                  const MemMapConstraints *c)
+{
+    MemMapLayout *layout;
+    Error *err = NULL;
+
+    layout = memmap_layout_new(memmap, c, &err);
+    if (!layout) {
+        error_reportf_err(err, "QEMU would refuse the planned map: ");
+    }
+    return layout;
+}
+
 int plan_main(const PlanOptions *o, bool json, char **reports)
 {
     g_autoptr(GArray) candidates = g_array_new(false, false, sizeof(Range));
@@ -242,11 +327,21 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
     g_autofree char *ram = size_to_str(o->ram);
     g_autofree char *align = size_to_str(o->align);
     MemMapConstraints c = plan_constraints(o);
+    bool hotplug = o->maxmem > o->ram || o->slots;
+    /*
+     * With --explicit, n holes inside RAM make n + 1 RAM pieces; the
+     * device memory area may take one hole more, above RAM.
+     */
+    unsigned max_holes = o->explicit_ram ? (MEMMAP_MAX_ENTRIES - 1) / 2 :
+                                           MEMMAP_MAX_ENTRIES - hotplug;
     Error *err = NULL;
-    uint64_t filled;
-    bool fits;
+    uint64_t filled, end = 0;
+    unsigned ram_holes;
+    bool fits, past_end;
+    Range dm;
     int i;
 
+    range_make_empty(&dm);
     if (!QEMU_IS_ALIGNED(o->ram | o->base, o->align)) {
         error_report("--ram 0x%" PRIx64 " and --base 0x%" PRIx64 " must be "
                      "multiples of the alignment, %s", o->ram, o->base,
@@ -264,46 +359,87 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
     }
     merge_ranges(candidates);
 
-    fits = plan_holes(o, candidates, holes, &filled);
+    fits = plan_holes(o, candidates, max_holes, holes, &filled);
+    past_end = !fits;
+    ram_holes = holes->len;
     if (filled) {
         g_autofree char *sz = size_to_str(filled);
 
-        warn_report("more holes than the %d entries a memmap may have: "
+        warn_report("more holes than the %u entries a memmap may have%s: "
                     "merged those closest together, leaving %s between "
-                    "them without RAM", MEMMAP_MAX_ENTRIES, sz);
+                    "them without RAM", max_holes,
+                    o->explicit_ram ? " beside the RAM pieces (--explicit)" :
+                    hotplug ? " beside the device memory area" : "", sz);
     }
     if (fits) {
-        /* QEMU's own validator, and its RAM layout */
         memmap = holes_to_memmap(holes);
-        layout = memmap_layout_new(memmap, &c, &err);
+        layout = plan_validate(memmap, &c);
         if (!layout) {
-            error_reportf_err(err, "QEMU would refuse the planned map: ");
             return EXIT_BAD_INPUT;
         }
-        fits = !o->max_addr || layout->last < o->max_addr;
+        fits = plan_device_memory(o, candidates, layout->last, holes, &dm);
+        past_end = !fits;
+    }
+    if (fits && holes->len > ram_holes) {
+        /* the hole that moves the device memory area, validated too */
+        qapi_free_MemMapRangeList(memmap);
+        memmap = holes_to_memmap(holes);
+        g_clear_pointer(&layout, memmap_layout_free);
+        layout = plan_validate(memmap, &c);
+        if (!layout) {
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if (fits) {
+        end = range_is_empty(&dm) ? layout->last : MAX(layout->last, dm.upb);
+        fits = !o->max_addr || end < o->max_addr;
     }
     if (fits && o->explicit_ram) {
+        g_autoptr(MemMapLayout) explicit_layout = NULL;
+
         qapi_free_MemMapRangeList(memmap);
         memmap = explicit_memmap(layout, holes);
+        explicit_layout = plan_validate(memmap, &c);
+        if (!explicit_layout) {
+            return EXIT_BAD_INPUT;
+        }
     }
     if (!fits) {
-        g_autofree char *end = layout ?
-            g_strdup_printf("would end at 0x%" PRIx64 ", beyond --max-addr "
-                            "0x%" PRIx64, layout->last, o->max_addr) :
-            g_strdup("would run past the end of the 64-bit address space");
+        g_autofree char *msg = past_end ?
+            g_strdup_printf("would run past the end of the 64-bit address "
+                            "space%s", hotplug ?
+                            " with the device memory area" : "") :
+            g_strdup_printf("would end at 0x%" PRIx64 "%s, beyond --max-addr "
+                            "0x%" PRIx64, end, range_is_empty(&dm) ? "" :
+                            " with the device memory area", o->max_addr);
 
         error_report("%s of RAM placed upward from 0x%" PRIx64 " around %u "
                      "holes (the hosts' unusable ranges widened to the %s "
                      "alignment%s) %s", ram, o->base, holes->len, align,
-                     filled ? ", some merged" : "", end);
+                     filled ? ", some merged" : "", msg);
         return EXIT_FAILURE;
     }
     print_memmap(memmap, json);
     return EXIT_SUCCESS;
 }
 
-/* Print the conflicts of @report's devices with @ram; return how many. */
-static unsigned check_report(const HostReport *report, GList *ram)
+/* Print a conflict of @dev with guest memory @mem */
+static void print_conflict(const HostReport *report, const ReportDevice *dev,
+                           const char *what, const Range *mem,
+                           const ResvRegion *r)
+{
+    printf("%s: %s (IOMMU group %" PRIu64 "): guest %s 0x%" PRIx64 "-0x%"
+           PRIx64 " overlaps %s region 0x%" PRIx64 "-0x%" PRIx64 "\n",
+           report->host, dev->bdf, dev->group, what, mem->lob, mem->upb,
+           resv_type_names[r->type], r->range.lob, r->range.upb);
+}
+
+/*
+ * Print the conflicts of @report's devices with @ram and the device
+ * memory area @dm (empty for none); return how many.
+ */
+static unsigned check_report(const HostReport *report, GList *ram,
+                             const Range *dm)
 {
     unsigned conflicts = 0, d, j;
     GList *l;
@@ -314,18 +450,18 @@ static unsigned check_report(const HostReport *report, GList *ram)
         const ResvRegion *r = device_regions(report, dev);
 
         for (j = 0; j < dev->count; j++) {
-            for (l = ram; l && resv_type_unusable(r[j].type); l = l->next) {
-                Range *piece = l->data;
-
-                if (range_overlaps_range(piece, &r[j].range)) {
-                    printf("%s: %s (IOMMU group %" PRIu64 "): guest RAM 0x%"
-                           PRIx64 "-0x%" PRIx64 " overlaps %s region 0x%"
-                           PRIx64 "-0x%" PRIx64 "\n", report->host,
-                           dev->bdf, dev->group, piece->lob, piece->upb,
-                           resv_type_names[r[j].type], r[j].range.lob,
-                           r[j].range.upb);
+            if (!resv_type_unusable(r[j].type)) {
+                continue;
+            }
+            for (l = ram; l; l = l->next) {
+                if (range_overlaps_range(l->data, &r[j].range)) {
+                    print_conflict(report, dev, "RAM", l->data, &r[j]);
                     conflicts++;
                 }
+            }
+            if (range_overlaps_range(dm, &r[j].range)) {
+                print_conflict(report, dev, "device memory", dm, &r[j]);
+                conflicts++;
             }
         }
     }
@@ -341,12 +477,18 @@ int check_main(const PlanOptions *o, const char *str, char **reports)
     int i, status = EXIT_SUCCESS;
     Error *err = NULL;
     GList *ram;
+    Range dm;
 
     if (memmap_parse_keyval(str, &memmap, &err)) {
         layout = memmap_layout_new(memmap, &c, &err);
     }
     if (!layout) {
         error_report_err(err);
+        return EXIT_BAD_INPUT;
+    }
+    if (!device_memory_range(o, layout->last, &dm)) {
+        error_report("the device memory area (--maxmem, --slots) would run "
+                     "past the end of the 64-bit address space");
         return EXIT_BAD_INPUT;
     }
     ram = memmap_layout_ram_ranges(layout);
@@ -358,7 +500,7 @@ int check_main(const PlanOptions *o, const char *str, char **reports)
             status = EXIT_BAD_INPUT;
             break;
         }
-        conflicts += check_report(report, ram);
+        conflicts += check_report(report, ram, &dm);
         devices += report->devices->len;
     }
     g_list_free_full(ram, g_free);

@@ -114,12 +114,13 @@ class Env:
     def all_reports(self):
         return [self.report(h, g) for h, g in HOSTS.items()]
 
-    def boot(self, frag, ram):
+    def boot(self, frag, ram, mem_opts=""):
         """Start QEMU with the map; return [(base, last, type)] of its
         info memmap."""
         machine = "virt," + frag
         p = subprocess.run([self.qemu, "-nodefaults", "-display", "none",
-                            "-S", "-M", machine, "-m", "%dM" % (ram // MiB),
+                            "-S", "-M", machine,
+                            "-m", "%dM%s" % (ram // MiB, mem_opts),
                             "-monitor", "stdio"],
                            input="info memmap\nquit\n", capture_output=True,
                            text=True, timeout=120)
@@ -128,10 +129,11 @@ class Env:
         regions = []
         for line in p.stdout.splitlines():
             m = re.search(r"0x([0-9a-f]{16}) 0x([0-9a-f]{16}) .*? "
-                          r"(ram|hole|device) ", line)
+                          r"(ram|hole|device) .* (\S+)$", line)
             if m:
                 regions.append((int(m.group(1), 16), int(m.group(2), 16),
-                                m.group(3)))
+                                "device-memory" if m.group(4) ==
+                                "device-memory" else m.group(3)))
         assert regions, "no info memmap output: " + p.stdout
         return regions
 
@@ -145,13 +147,15 @@ def unusable(hosts):
                     yield start, end, t
 
 
-def assert_ram_avoids(env, frag, ram, windows):
-    """Boot the map and check that its RAM adds up and avoids windows."""
+def assert_ram_avoids(env, frag, ram, windows, mem_opts=""):
+    """Boot the map and check that its RAM adds up and that RAM and
+    device memory avoid the windows."""
     windows = list(windows)
-    regions = env.boot(frag, ram)
+    regions = env.boot(frag, ram, mem_opts)
     pieces = [(b, l) for b, l, t in regions if t == "ram"]
     assert sum(l - b + 1 for b, l in pieces) == ram, pieces
-    for b, l in pieces:
+    for b, l in pieces + [(b, l) for b, l, t in regions
+                          if t == "device-memory"]:
         for start, end, t in windows:
             assert l < start or b > end, \
                 "RAM 0x%x-0x%x overlaps %s 0x%x-0x%x" % (b, l, t, start, end)
@@ -425,6 +429,75 @@ def plan_at_most_32_entries(env):
                      for i in range(32)], holes
     assert_ram_avoids(env, out.strip(), 4 * GiB,
                       unusable({"h": {1: (regions, [])}}))
+
+
+@test
+def plan_explicit_at_most_32_entries(env):
+    """--explicit lists a RAM piece beside every hole: 20 windows are
+    merged down to 15 holes, 31 entries, which QEMU takes."""
+    regions = [(0x50000000 + i * 64 * MiB, 0x50000000 + i * 64 * MiB
+                + MiB - 1, "msi") for i in range(20)]
+    report = env.report("h", {1: (regions, ["0000:00:02.0"])})
+    rc, out, err = env.run("plan", "--ram", "4G", report)
+    assert rc == 0 and len(parse_fragment(out.strip())) == 20, (rc, err)
+    rc, out, err = env.run("plan", "--ram", "4G", "--explicit", "--format",
+                           "json", report)
+    assert rc == 0, err
+    entries = json.loads(out)
+    assert len(entries) == 31, entries
+    assert len([e for e in entries if e["type"] == "hole"]) == 15, entries
+    assert err.startswith("memmap-plan: warning: more holes than the 15 "
+                          "entries a memmap may have beside the RAM pieces "
+                          "(--explicit): merged those closest together"), err
+    rc, out, err = env.run("plan", "--ram", "4G", "--explicit", report)
+    assert rc == 0, err
+    assert_ram_avoids(env, out.strip(), 4 * GiB,
+                      unusable({"h": {1: (regions, [])}}))
+
+
+# a window just above 1 GiB of RAM and the x86 MSI window
+DM_HOST = {1: ([(0x90000000, 0x9000ffff, "msi"),
+                (0xfee00000, 0xfeefffff, "msi")], ["0000:00:02.0"])}
+
+
+@test
+def plan_device_memory(env):
+    """--maxmem and --slots: the device memory area for memory hot-plug,
+    which the machine puts above RAM and holes at a 1 GiB boundary,
+    avoids the windows too."""
+    report = env.report("h", DM_HOST)
+    rc, out, err = env.run("plan", "--ram", "1G", report)
+    assert rc == 0 and out == "\n", (rc, out, err)
+    # without planning for it, the area covers a window
+    rc, out, err = env.run("check", "--ram", "1G", "--maxmem", "2G",
+                           "--memmap", "", report)
+    assert rc == 1 and out == (
+        "h: 0000:00:02.0 (IOMMU group 1): guest device memory "
+        "0x80000000-0xbfffffff overlaps msi region 0x90000000-0x9000ffff\n"), \
+        (rc, out, err)
+    regions = env.boot("", GiB, ",maxmem=2G")
+    assert (0x80000000, 0xbfffffff, "device-memory") in regions, regions
+    for opts, mopts, size in ((["--maxmem", "2G"], ",maxmem=2G", GiB),
+                              (["--maxmem", "2G", "--slots", "2"],
+                               ",maxmem=2G,slots=2", 3 * GiB)):
+        rc, out, err = env.run("plan", "--ram", "1G", *opts, report)
+        assert rc == 0, (opts, err)
+        # one hole from the first window to the last moves the area
+        assert out == fragment([(0x90000000, 0x6ef00000)]) + "\n", (opts, out)
+        regions = assert_ram_avoids(env, out.strip(), GiB,
+                                    unusable({"h": DM_HOST}), mopts)
+        dm = [(b, l) for b, l, t in regions if t == "device-memory"]
+        assert dm == [(0x100000000, 0x100000000 + size - 1)], (opts, regions)
+        rc, out, err = env.run("check", "--ram", "1G", *opts, "--memmap",
+                               out.strip(), report)
+        assert rc == 0, (opts, rc, out, err)
+    rc, out, err = env.run("plan", "--ram", "1G", "--maxmem", "2G",
+                           "--max-addr", "0x120000000", report)
+    assert rc == 1 and err == (
+        "memmap-plan: 1 GiB of RAM placed upward from 0x40000000 around 1 "
+        "holes (the hosts' unusable ranges widened to the 64 KiB alignment) "
+        "would end at 0x13fffffff with the device memory area, beyond "
+        "--max-addr 0x120000000\n"), (rc, err)
 
 
 @test
@@ -784,6 +857,17 @@ def usage_errors(env):
             (["report", "--ram", "1G"], "--ram is not an option of report"),
             (["report", "--explicit"],
              "--explicit is not an option of report"),
+            (["report", "--maxmem", "2G"],
+             "--maxmem is not an option of report"),
+            (["plan", "--ram", "1G", "--maxmem", "512M", report],
+             "--maxmem must be at least --ram"),
+            (["plan", "--ram", "1G", "--maxmem", "2G", "--slots", "x",
+              report], "--slots: invalid number 'x'"),
+            (["plan", "--ram", "1G", "--slots", "2", report],
+             "--slots needs --maxmem, as -m slots needs maxmem"),
+            (["check", "--ram", "1G", "--memmap", "", "--maxmem", "2G",
+              "--slots", "99999999999999", report],
+             "--slots: invalid number"),
             (["report", report], "report takes no arguments"),
             (["plan", "--bogus"], "Unknown option --bogus")]:
         rc, out, err = env.run(*args)
