@@ -3,14 +3,15 @@
 #
 # The sanitizer build: a second QEMU build directory, build/san, from the
 # same overlaid tree as build/obj, compiled with Debian's clang-14 with
-# AddressSanitizer and UndefinedBehaviorSanitizer (--enable-sanitizers)
-# and libFuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link, as
-# QEMU's --enable-fuzzing adds it, but on every file: that option's
-# allowlist instruments hw/ only, and the planner and keyval live
-# elsewhere).  Only the ninja targets the sanitizer layer needs are built,
-# then the libFuzzer targets of tests/fuzz/, linked with -fsanitize=fuzzer
-# against the objects that build compiled (hw/core/memmap.c, the
-# planner's report.c, libqemuutil.a).
+# AddressSanitizer and UndefinedBehaviorSanitizer (--enable-asan,
+# --enable-ubsan) and libFuzzer's coverage instrumentation
+# (-fsanitize=fuzzer-no-link, as QEMU's --enable-fuzzing adds it, but on
+# every file: that option's allowlist instruments hw/ only, and the
+# planner and keyval live elsewhere).  Only the ninja targets the
+# sanitizer layer needs are built, then the libFuzzer targets of
+# tests/fuzz/, linked with -fsanitize=fuzzer against the objects that
+# build compiled (hw/core/memmap.c, the planner's report.c,
+# libqemuutil.a).
 #
 # Usage: san-build.sh REPO_DIR BUILD_DIR
 # MEMMAP_SAN_SYSTEM=0 leaves out qemu-system-aarch64 and memmap-test.
