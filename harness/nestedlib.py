@@ -31,12 +31,15 @@ APPEND = "intel_iommu=on console=ttyS0 panic=-1"
 
 
 class NestedError(Exception):
-    """The nested guest did not boot or did not finish its scenario.
-    lines holds what the scenario printed before that."""
+    """The nested guest did not boot, did not finish its scenario, or
+    its QEMU failed.  lines holds what the scenario printed before that;
+    status the scenario's exit status when its end marker came, else
+    None."""
 
-    def __init__(self, message, lines=()):
+    def __init__(self, message, lines=(), status=None):
         super().__init__(message)
         self.lines = list(lines)
+        self.status = status
 
 
 class Result:
@@ -107,13 +110,15 @@ def run_scenario(script_text, timeout=300, build=REPO / "build",
     end = next((i for i in range(begin, len(lines))
                 if lines[i].startswith(END)), None)
     body = lines[begin:end]
+    marker = None if end is None else lines[end][len(END):].rstrip(" =")
+    status = int(marker) if marker and marker.isdigit() else None
     if failure is None and end is None:
         failure = "scenario end marker missing"
-    if failure is None and not lines[end][len(END):].rstrip(" =").isdigit():
+    if failure is None and status is None:
         failure = "guest set-up failed"
     if failure:
-        raise NestedError(_failure(failure, cmd, lines), body)
-    return Result(body, int(lines[end][len(END):].rstrip(" =")), seconds)
+        raise NestedError(_failure(failure, cmd, lines), body, status)
+    return Result(body, status, seconds)
 
 
 def _failure(reason, cmd, lines):

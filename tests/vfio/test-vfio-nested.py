@@ -324,7 +324,27 @@ r two.locked2 q_locked 3
 r two.status q_cmd 3 query-status
 stop 3
 
-# 10. refusal soak: the same incompatible hot-plug 100 times.  QEMU's
+# 10. a virtual IOMMU (virtio-iommu-pci) in front of the device, RAM
+# over the window.  In bypass mode (boot-bypass=on, no guest driver)
+# the device's DMA address space shows system memory one to one: the
+# device is refused as without the vIOMMU.  Translating
+# (boot-bypass=off), the guest chooses the IOVAs: the check does not
+# apply, the device is attached and nothing is mapped yet.
+t viommu
+VIOMMU="-device virtio-iommu-pci,boot-bypass"
+r bypass.start q_start 3 $BASE $MAP_over $RP $VIOMMU=on
+r bypass.add q_cmd 3 device_add "$DEV"
+r bypass.status q_cmd 3 query-status
+r bypass.peripheral q_cmd 3 qom-list "$PERIPH"
+r bypass.locked q_locked 3
+stop 3
+r translate.start q_start 3 $BASE $MAP_over $RP $VIOMMU=off
+r translate.add q_cmd 3 device_add "$DEV"
+r translate.peripheral q_cmd 3 qom-list "$PERIPH"
+r translate.locked q_locked 3
+stop 3
+
+# 11. refusal soak: the same incompatible hot-plug 100 times.  QEMU's
 # RSS and open fds after the first and the last; every reply the same
 # refusal; then nothing is pinned, the VM answers, and a compatible
 # QEMU takes the device.
@@ -357,7 +377,7 @@ r soak.second-peripheral q_cmd 4 qom-list "$PERIPH"
 stop 4
 stop 3
 
-# 11. memmap-plan on this host: the report lists the window, the map
+# 12. memmap-plan on this host: the report lists the window, the map
 # that put RAM over it does not fit, the planned one does.
 t planner
 memmap-plan report --host nested --device $HOST > /tmp/report.json
@@ -784,6 +804,20 @@ CHECKS = [
      locked_delta("two.locked2", "two.locked1", 16 << 10)),
     ("two devices: VM still answers query-status",
      returns("two.status", PRELAUNCH)),
+    ("vIOMMU in bypass mode: hot-plug refused with the expected error",
+     refused("bypass.add")),
+    ("vIOMMU in bypass mode: VM still answers query-status",
+     returns("bypass.status", PRELAUNCH)),
+    ("vIOMMU in bypass mode: no ghost hostdev0, nothing pinned",
+     lambda results, window: (
+         peripheral("bypass.peripheral", False)(results, window),
+         locked("bypass.locked", 0, 0)(results, window))),
+    ("translating vIOMMU: the check does not apply, device attached",
+     returns("translate.add")),
+    ("translating vIOMMU: hostdev0 in /machine/peripheral",
+     peripheral("translate.peripheral", True)),
+    ("translating vIOMMU: nothing mapped before the guest maps it",
+     locked("translate.locked", 0, 0)),
     ("refusal soak: 100 hot-plugs answered",
      soak_count),
     ("refusal soak: every one refused the same way",
@@ -845,7 +879,7 @@ def main():
         print(f"# outer boot and all scenarios: {result.seconds:.1f} s, "
               f"scenario exit status {result.status}")
     except NestedError as e:
-        lines, failure = e.lines, str(e)
+        lines, failure, status = e.lines, str(e), e.status
     results, window = {}, None
     for line in lines:
         if line.startswith("R "):
