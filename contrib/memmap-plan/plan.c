@@ -336,7 +336,7 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
                                            MEMMAP_MAX_ENTRIES - hotplug;
     Error *err = NULL;
     uint64_t filled, end = 0;
-    unsigned ram_holes;
+    unsigned ram_holes, merged = 1024;
     bool fits, past_end;
     Range dm;
     int i;
@@ -356,6 +356,11 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
             return EXIT_BAD_INPUT;
         }
         add_holes(candidates, report, o);
+        /* hosts share most windows: keep the list short as it grows */
+        if (candidates->len >= 2 * merged) {
+            merge_ranges(candidates);
+            merged = MAX(candidates->len, 1024);
+        }
     }
     merge_ranges(candidates);
 
