@@ -19,6 +19,7 @@
 #include <json-c/json_tokener.h>
 #include "qapi/error.h"
 #include "qemu/cutils.h"
+#include "qemu/unicode.h"
 #include "qobject/json-writer.h"
 #include "memmap-plan.h"
 
@@ -409,6 +410,7 @@ static bool json_member_string(const JsonReader *r, const JsonPath *where,
 {
     const char *str;
     size_t len, i;
+    char *end;
 
     if (!json_object_is_type(val, json_type_string)) {
         return json_fail(r, where, errp, "expected a string");
@@ -420,6 +422,20 @@ static bool json_member_string(const JsonReader *r, const JsonPath *where,
             g_autofree char *p = json_printable(str, len);
 
             return json_fail(r, where, errp, "control character in '%s'", p);
+        }
+    }
+    /*
+     * Escapes can spell what host_report_to_json() cannot write back:
+     * QEMU's JSON writer turns noncharacters (U+FFFE, U+FDD0, ...) and
+     * surrogates into U+FFFD.  Refuse them, so that a report reads back
+     * as it was written.
+     */
+    for (end = (char *)str; end < str + len;) {
+        if (mod_utf8_codepoint(end, str + len - end, &end) < 0) {
+            g_autofree char *p = json_printable(str, len);
+
+            return json_fail(r, where, errp, "'%s' holds a Unicode "
+                             "noncharacter or surrogate", p);
         }
     }
     *s = g_strndup(str, len);
