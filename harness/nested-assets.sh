@@ -163,10 +163,11 @@ q_stop() {
     return $rc
 }
 
-# q_rss N, q_fds N: QEMU's resident memory (VmRSS, kB) and its number
-# of open file descriptors.
+# q_rss N, q_fds N: QEMU's resident anonymous memory (RssAnon, kB: its
+# heap, not the file pages of its binary and libraries, which reclaim
+# can take back) and its number of open file descriptors.
 q_rss() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$(cat "/tmp/q$1/pid")/status"
+    awk '/^RssAnon:/ { print $2 }' "/proc/$(cat "/tmp/q$1/pid")/status"
 }
 q_fds() {
     ls "/proc/$(cat "/tmp/q$1/pid")/fd" | wc -l

@@ -63,6 +63,16 @@ REFUSAL = {
                 "cannot map; it is left unmapped there, and the device "
                 "cannot DMA to it"],
 }
+# The trace event of what the listener leaves unmapped (-trace
+# vfio_memmap_unmapped): the machine's RAM at attach, the pc-dimm at run
+# time.
+UNMAPPED_TRACE = "vfio_memmap_unmapped "
+UNMAPPED = {
+    "relaxed": "mach-virt.ram 0xf0000000-0xffffffff overlaps unusable "
+               "0xfee00000-0xfeefffff: left unmapped there",
+    "runtime": "dimmw 0xfe000000-0xfeffffff overlaps unusable "
+               "0xfee00000-0xfeefffff: left unmapped there",
+}
 # What the listener says when the kernel refuses a DMA map: never, now.
 DMA_MAP_FAILED = "vfio_container_dma_map("
 RUNTIME_WARNING = "it is left unmapped there"
@@ -101,6 +111,7 @@ BASE="-cpu max -accel tcg -nodefaults -display none -S"
 RP="-device pcie-root-port,id=rp0,chassis=1"
 RP1="-device pcie-root-port,id=rp1,chassis=2"
 RP2="-device pcie-root-port,id=rp2,chassis=3"
+RP3="-device pcie-root-port,id=rp3,chassis=4"
 COLD="-device vfio-pci,host=$HOST,id=hostdev0,bus=rp0"
 DEV="{\"driver\": \"vfio-pci\", \"host\": \"$HOST\", \"id\": \"hostdev0\","
 DEV="$DEV \"bus\": \"rp0\"}"
@@ -130,7 +141,7 @@ stop() {
     q_stop "$1" || errors=$((errors + 1))
 }
 t() { echo "I time $1 $(cut -d' ' -f1 /proc/uptime)"; }
-# backend N ID SIZE; dimm N ID MEMDEV [ADDR]; vmem N ID BUS MEMDEV ADDR
+# backend N ID SIZE; dimm N ID MEMDEV [ADDR]; vmem N ID BUS MEMDEV [ADDR]
 # (virtio-mem, nothing plugged)
 backend() {
     q_cmd "$1" object-add \
@@ -143,7 +154,7 @@ dimm() {
 vmem() {
     a="{\"driver\": \"virtio-mem-pci\", \"requested-size\": 0"
     a="$a, \"id\": \"$2\", \"bus\": \"$3\", \"memdev\": \"$4\""
-    q_cmd "$1" device_add "$a, \"memaddr\": $5}"
+    q_cmd "$1" device_add "$a${5:+, \"memaddr\": $5}}"
 }
 
 # 1. compatible map: hot-plug, then cold-plug.
@@ -199,7 +210,8 @@ stop 3
 # window) nor take one of its own, and is refused; relaxed, it joins the
 # container, which pins nothing more.
 t relaxed
-r relaxed.start q_start 3 $BASE $MAP_over $RP $RP1
+TRACE="-trace vfio_memmap_unmapped"
+r relaxed.start q_start 3 $BASE $MAP_over $RP $RP1 $TRACE
 r relaxed.add q_cmd 3 device_add "$DEVR"
 r relaxed.status q_cmd 3 query-status
 r relaxed.peripheral q_cmd 3 qom-list "$PERIPH"
@@ -295,7 +307,7 @@ stop 3
 # pc-dimm at 0xfe000000): taken, the part in the window left unmapped
 # with a warning, the VM lives on.
 t runtime
-r runtime.start q_start 3 $BASE $FW $MAP_memory $RP
+r runtime.start q_start 3 $BASE $FW $MAP_memory $RP $TRACE
 r runtime.add q_cmd 3 device_add "$DEVR"
 r runtime.locked0 q_locked 3
 r runtime.backend backend 3 dimmw 16777216
@@ -308,9 +320,11 @@ stop 3
 
 # 9. two devices in different groups, strict: the second joins the
 # first one's container (RAM pinned once); memory plugged after both
-# are attached: refused in the window, taken elsewhere.
+# are attached: refused in the window; without an address, with the
+# area below the window filled as in 7, a virtio-mem device goes above
+# the window and a pc-dimm after it.
 t two
-r two.start q_start 3 $BASE $FW $MAP_memory $RP $RP1
+r two.start q_start 3 $BASE $FW $MAP_memory $RP $RP1 $RP2 $RP3
 r two.add q_cmd 3 device_add "$DEV"
 r two.locked0 q_locked 3
 r two.add2 q_cmd 3 device_add "$DEV2"
@@ -318,6 +332,10 @@ r two.peripheral q_cmd 3 qom-list "$PERIPH"
 r two.locked1 q_locked 3
 r two.backend backend 3 m2 16777216
 r two.in-window dimm 3 dimm2 m2 $((0xfe000000))
+r two.filler-backend backend 3 fill $((0xfe000000 - 0x80000000))
+r two.filler vmem 3 vm2 rp2 fill $((0x80000000))
+r two.vmem-backend backend 3 vm3mem 16777216
+r two.vmem vmem 3 vm3 rp3 vm3mem
 r two.dimm dimm 3 dimm2 m2
 r two.devices q_cmd 3 query-memory-devices
 r two.locked2 q_locked 3
@@ -345,9 +363,9 @@ r translate.locked q_locked 3
 stop 3
 
 # 11. refusal soak: the same incompatible hot-plug 100 times.  QEMU's
-# RSS and open fds after the first and the last; every reply the same
-# refusal; then nothing is pinned, the VM answers, and a compatible
-# QEMU takes the device.
+# anonymous RSS and open fds after the first, the 50th and the last;
+# every reply the same refusal; then nothing is pinned, the VM answers,
+# and a compatible QEMU takes the device.
 t soak
 r soak.start q_start 3 $BASE $MAP_over $RP
 r soak.first q_cmd 3 device_add "$DEV"
@@ -486,6 +504,18 @@ def warned(key, kind, times=None):
     return check
 
 
+def traced(key, kind):
+    """QEMU's stderr has exactly one vfio_memmap_unmapped trace line,
+    for UNMAPPED[kind]."""
+    def check(results, window):
+        lines = [line for line in results.get(key, "").split("|")
+                 if UNMAPPED_TRACE in line]
+        if len(lines) != 1 or UNMAPPED[kind] not in lines[0]:
+            raise Fail(f"{key}: trace lines {lines}, want one with "
+                       f"{UNMAPPED[kind]!r}")
+    return check
+
+
 def absent(key, *substrings):
     def check(results, window):
         if key not in results:
@@ -604,15 +634,19 @@ def ram(key, layout):
 
 
 def memory_device(key, device_id, where):
-    """query-memory-devices has device_id at address `where` (an int),
-    or, for "above", outside the window and at most 32 MiB above it (the
-    first usable address, aligned), or, for "clear", outside it."""
+    """query-memory-devices has device_id (its whole region) at address
+    `where` (an int), or, for "above", outside the window and at most 32
+    MiB above it (the first usable address, aligned), or, for "clear",
+    outside it."""
     def check(results, window):
         found = [d["data"] for d in returned(results, key)
                  if d["data"].get("id") == device_id]
         if not found:
             raise Fail(f"{key}: no {device_id}")
-        addr, size = found[0]["addr"], found[0]["size"]
+        # pc-dimm: addr, size; virtio-mem: memaddr, max-size
+        data = found[0]
+        addr = data.get("addr", data.get("memaddr"))
+        size = data.get("max-size", data.get("size"))
         lo, hi = window
         clear = addr + size - 1 < lo or addr > hi
         if where == "above":
@@ -651,12 +685,12 @@ def soak_same(results, window):
 
 
 def flat(key, first, last, most):
-    """The value under last is at most `most` above the one under first
-    (and below it by no more than that either)."""
+    """The value under last is at most `most` above the one under first."""
     def check(results, window):
         a, b = number(results, first), number(results, last)
-        if abs(b - a) > most:
-            raise Fail(f"{key}: {a} first, {b} last: more than {most} apart")
+        if b - a > most:
+            raise Fail(f"{key}: {a} first, {b} last: grew by more than "
+                       f"{most}")
     return check
 
 
@@ -710,6 +744,8 @@ CHECKS = [
      warned("relaxed.stderr", "relaxed", times=1)),
     ("relaxed policy: no failed DMA map, no run-time warning at attach",
      absent("relaxed.stderr", DMA_MAP_FAILED, RUNTIME_WARNING)),
+    ("relaxed policy: the listener leaves the window unmapped (trace)",
+     traced("relaxed.stderr", "relaxed")),
     ("relaxed policy: VM still answers query-status",
      returns("relaxed.status", PRELAUNCH)),
     ("relaxed policy: hostdev0 in /machine/peripheral",
@@ -782,6 +818,8 @@ CHECKS = [
      returns("runtime.status", PRELAUNCH)),
     ("run-time RAM: one warning names the device, memory and window",
      warned("runtime.stderr", "runtime", times=1)),
+    ("run-time RAM: the listener leaves the window unmapped (trace)",
+     traced("runtime.stderr", "runtime")),
     ("run-time RAM: no failed DMA map",
      absent("runtime.stderr", DMA_MAP_FAILED)),
     ("run-time RAM: its 15 MiB outside the window pinned, the window not",
@@ -796,6 +834,12 @@ CHECKS = [
      locked_delta("two.locked1", "two.locked0", 0)),
     ("two devices: pc-dimm in the window refused",
      refused_by_either("two.in-window", "memory-either")),
+    ("two devices: virtio-mem filling the area below the window taken",
+     returns("two.filler")),
+    ("two devices: virtio-mem without an address taken",
+     returns("two.vmem")),
+    ("two devices: the virtio-mem right above the window, not in it",
+     memory_device("two.devices", "vm3", "above")),
     ("two devices: pc-dimm without an address taken",
      returns("two.dimm")),
     ("two devices: the pc-dimm clear of the window",
@@ -824,7 +868,7 @@ CHECKS = [
      soak_same),
     ("refusal soak: open fds the same after the first and the last",
      flat("soak.fds", "soak.fds-first", "soak.fds-last", 0)),
-    ("refusal soak: RSS flat within 1 MiB from the first to the last",
+    ("refusal soak: anonymous RSS grew by 1 MiB at most, first to last",
      flat("soak.rss", "soak.rss-first", "soak.rss-last", 1024)),
     ("refusal soak: VM still answers query-status",
      returns("soak.status", PRELAUNCH)),
