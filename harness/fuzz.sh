@@ -21,8 +21,7 @@ targets="memmap-fuzz plan-json-fuzz plan-sysfs-fuzz"
 
 # FUZZ_BUILD=0: run the targets as built (while build/san is busy)
 if [ "${FUZZ_BUILD:-1}" != 0 ]; then
-    MEMMAP_SAN_SYSTEM=${MEMMAP_SAN_SYSTEM:-0} "$repo/harness/san-build.sh" \
-        "$repo" "$build" | tail -n 1
+    "$repo/harness/san-build.sh" "$repo" "$build" | tail -n 1
 fi
 . "$repo/tests/fuzz/sanitizer-env.sh" "$repo"
 

@@ -9,9 +9,15 @@
 # why.  Any sanitizer report, from any of those processes, is a failure:
 # reports go to build/logs/san/ and the last test lists them.
 # MEMMAP_SAN=0 skips the layer (counted as one skip, said so).
+# The sanitized QEMU is opt-in, MEMMAP_SAN_SYSTEM=1: then memmap-test
+# runs on it and the planner tests feed it their plans.  By default
+# memmap-test counts as one skip, said so, and the planner tests feed
+# build/obj's QEMU: the sanitized qemu-system-aarch64 has not been run
+# through the layer yet (its build did not fit the time it was written
+# in; see docs/system/memmap.rst, "How the parsers were fuzzed").
 
 san_layer() {
-    local san=$build/san reports=$logs/san start=$SECONDS t bstart
+    local san=$build/san reports=$logs/san start=$SECONDS bstart
 
     echo "== sanitizer layer (ASan + UBSan, build/san)"
     if [ "${MEMMAP_SAN:-1}" = 0 ]; then
@@ -32,13 +38,21 @@ san_layer() {
     mkdir -p "$reports"
     (
         . "$repo/tests/fuzz/sanitizer-env.sh" "$repo" "$reports"
-        export QTEST_QEMU_BINARY=$san/qemu-system-aarch64
+        local qemu=$san/qemu-system-aarch64
+
         run_tap san-unit-memmap "$san/tests/unit/test-memmap" --tap
-        run_tap san-qtest-memmap "$san/tests/qtest/memmap-test" --tap
+        if [ "${MEMMAP_SAN_SYSTEM:-0}" != 0 ]; then
+            export QTEST_QEMU_BINARY=$qemu
+            run_tap san-qtest-memmap "$san/tests/qtest/memmap-test" --tap
+        else
+            echo "== san-qtest-memmap"
+            echo "   skipped: no sanitized QEMU (MEMMAP_SAN_SYSTEM=1 builds it)"
+            skipped=$((skipped + 1))
+            qemu=$build/obj/qemu-system-aarch64
+        fi
         run_tap san-planner /usr/bin/python3 \
             "$repo/tests/planner/test-planner.py" \
-            --planner "$san/contrib/memmap-plan/memmap-plan" \
-            --qemu "$san/qemu-system-aarch64"
+            --planner "$san/contrib/memmap-plan/memmap-plan" --qemu "$qemu"
         run_tap san-fuzz-replay "$repo/tests/fuzz/replay.sh" "$repo" \
             "$san/fuzz"
         run_tap san-reports "$repo/tests/fuzz/reports.sh" "$reports"
