@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # QEMU's own meson test suites, run the way `meson test` runs them, one
-# program at a time, so that check.sh counts every TAP line.  Everything
+# program per call, so that check.sh counts every TAP line.  Everything
 # comes from meson's introspection data in the build directory
 # (meson-info/intro-tests.json, intro-targets.json): the test list, each
 # program's command line, environment, working directory and timeout.
