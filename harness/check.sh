@@ -82,6 +82,14 @@ run_tap() {
 
 export QTEST_QEMU_BINARY=$obj/qemu-system-aarch64
 export QTEST_QEMU_IMG=$obj/qemu-img
+# hugetlbfs for the backend page-size tests of memmap-test
+if MEMMAP_HUGETLBFS=$("$repo/harness/hugepages.sh" "$build" 2> "$logs/hugepages.log")
+then
+    export MEMMAP_HUGETLBFS
+else
+    echo "== hugepages: no hugetlbfs for the tests (see below); they will fail"
+    sed 's/^/   | /' "$logs/hugepages.log"
+fi
 
 # unit layer
 run_tap unit-memmap "$obj/tests/unit/test-memmap" --tap
