@@ -834,6 +834,9 @@ def docs_examples_are_right(env):
             argv += ["--sysfs-root", env.sysfs(h1)]
         rc, out, err = env.run(*argv)
         assert out.splitlines() == expected, (argv, out, err)
+        # the exit status the docs give: 1 when check prints a conflict
+        want = 1 if argv[0] == "check" and expected else 0
+        assert rc == want and not err, (argv, rc, want, err)
 
 
 @test
