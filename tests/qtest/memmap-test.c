@@ -484,20 +484,6 @@ static void test_query_other_machine(void)
     qtest_quit(qts);
 }
 
-/*
- * hugetlbfs mount point with free 2 MiB pages, prepared by the harness
- * (harness/hugepages.sh); the tests below fail without it.
- */
-static const char *hugetlbfs(void)
-{
-    const char *path = g_getenv("MEMMAP_HUGETLBFS");
-
-    if (!path) {
-        g_printerr("MEMMAP_HUGETLBFS is not set: run through make check\n");
-        g_assert_not_reached();
-    }
-    return path;
-}
 
 #define HUGE_RAM(id, size) "-object memory-backend-file,id=" id ",size=" \
     size ",mem-path=%s,share=on,prealloc=off "
@@ -509,28 +495,35 @@ static const char *hugetlbfs(void)
  */
 static void test_backend_page_size(void)
 {
-    const char *dir = hugetlbfs();
+    /* a hugetlbfs mount with free 2 MiB pages */
+    const char *dir = g_getenv("MEMMAP_HUGETLBFS");
     const char *rule = "base and size must be multiples of 2 MiB "
         "(0x200000), the page size of the guest RAM's memory backend";
-    g_autofree char *one = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
-        "-M virt,memory-backend=r," HOLE(0, "0x48010000", "64K"), dir);
-    g_autofree char *numa = g_strdup_printf("-m 256M -smp 2 "
-        "-object memory-backend-ram,id=m0,size=128M " HUGE_RAM("m1", "128M")
-        "-numa node,nodeid=0,cpus=0,memdev=m0 "
-        "-numa node,nodeid=1,cpus=1,memdev=m1 "
-        "-M virt," HOLE(0, "0x48010000", "64K"), dir);
-    g_autofree char *good = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
-        "-M virt,memory-backend=r," HOLE(0, "0x48000000", "2M"), dir);
-    /* a hugepage backend that is not guest RAM adds no rule */
-    g_autofree char *dimm = g_strdup_printf("-m 256M,slots=1,maxmem=1G "
-        HUGE_RAM("d", "128M") "-M virt," HOLE(0, "0x48010000", "64K"), dir);
     static const Piece good_ram[] = {
         { 0x40000000, 128 * MiB, -1 }, { 0x48200000, 128 * MiB, -1 },
     };
     static const Piece dimm_ram[] = {
         { 0x40000000, 0x8010000, 0 }, { 0x48020000, 0x7ff0000, 0 },
     };
+    g_autofree char *one = NULL, *numa = NULL, *good = NULL, *dimm = NULL;
     QTestState *qts;
+
+    if (!dir) {
+        g_test_skip("MEMMAP_HUGETLBFS names no hugetlbfs mount");
+        return;
+    }
+    one = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
+        "-M virt,memory-backend=r," HOLE(0, "0x48010000", "64K"), dir);
+    numa = g_strdup_printf("-m 256M -smp 2 "
+        "-object memory-backend-ram,id=m0,size=128M " HUGE_RAM("m1", "128M")
+        "-numa node,nodeid=0,cpus=0,memdev=m0 "
+        "-numa node,nodeid=1,cpus=1,memdev=m1 "
+        "-M virt," HOLE(0, "0x48010000", "64K"), dir);
+    good = g_strdup_printf("-m 256M " HUGE_RAM("r", "256M")
+        "-M virt,memory-backend=r," HOLE(0, "0x48000000", "2M"), dir);
+    /* a hugepage backend that is not guest RAM adds no rule */
+    dimm = g_strdup_printf("-m 256M,slots=1,maxmem=1G "
+        HUGE_RAM("d", "128M") "-M virt," HOLE(0, "0x48010000", "64K"), dir);
 
     refused(one, rule);
     refused(numa, rule);
