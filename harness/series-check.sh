@@ -103,11 +103,12 @@ for p in $patches; do
     n=$((n + 1))
     start=$SECONDS
     log=$logs/$(basename "$p" .patch)
-    subject=$(sed -n 's/^Subject: \[PATCH[^]]*\] //p' "$p")
-    printf '%d/%d %s\n' "$n" "$count" "$subject"
-    git -C "$src" -c user.name="memmap developers" \
-        -c user.email=memmap@localhost am -q "$p" > "$log.am" 2>&1 ||
+    if ! git -C "$src" -c user.name="memmap developers" \
+        -c user.email=memmap@localhost am -q "$p" > "$log.am" 2>&1; then
+        printf '%d/%d %s\n' "$n" "$count" "$(basename "$p")"
         fail "$n" "git am" "$log.am"
+    fi
+    printf '%d/%d %s\n' "$n" "$count" "$(git -C "$src" log -1 --format=%s)"
     # meson re-runs here when the commit changed a meson.build
     nice -n 10 ninja -C "$obj" build.ninja > "$log.build" 2>&1 ||
         fail "$n" "meson" "$log.build"
