@@ -10,7 +10,9 @@ test-planner.py as JSON reports and as reserved_regions files, and that
 test's bad reserved_regions lines.
 
 Seeds are named seed-<sha1 prefix>; findings that make fuzz copies in
-are named crash-*, leak-*, timeout-*, oom-* as libFuzzer names them.
+are named crash-*, leak-*, timeout-*, oom-* as libFuzzer names them; the
+files named by a bare sha1 are inputs of a long make fuzz run that added
+coverage, kept by libFuzzer's -merge=1 for make check to replay.
 Usage: make-seeds.py REPO_DIR
 """
 
