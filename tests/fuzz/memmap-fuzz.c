@@ -22,23 +22,12 @@
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "qapi/qapi-types-memmap.h"
+#include "qemu/cutils.h"
 #include "hw/core/memmap.h"
+#include "fuzz.h"
 
 #define MEMMAP_FUZZ_HEADER 12
 #define MEMMAP_FUZZ_MAX_NODES 4
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Failed property: print it with the map, then abort for libFuzzer */
-#define fuzz_assert(cond, ...) do {                                      \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "memmap-fuzz: %s:%d: %s: ", __FILE__,        \
-                    __LINE__, #cond);                                    \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 /*
  * Device regions to choose from: those of virt below 1 GiB (sizes of
@@ -194,18 +183,17 @@ static void check_refusal(Error *err, const MemMapRangeList *entries,
     for (p = strstr(msg, "memmap."); p; p = strstr(p + 1, "memmap.")) {
         const MemMapRangeList *it = entries;
         g_autofree char *desc = NULL;
-        unsigned long n;
-        char *end;
+        unsigned long n, i;
+        const char *end;
 
-        n = strtoul(p + 7, &end, 10);
-        if (*end != ' ') {
+        if (qemu_strtoul(p + 7, &end, 10, &n) < 0 || *end != ' ') {
             continue;
         }
-        while (it && n--) {
+        for (i = 0; it && i < n; i++) {
             it = it->next;
         }
         fuzz_assert(it, "message '%s' names an entry '%s' lacks", msg, map);
-        desc = memmap_range_describe(strtoul(p + 7, NULL, 10), it->value);
+        desc = memmap_range_describe(n, it->value);
         fuzz_assert(g_str_has_prefix(p, desc), "message '%s' misquotes %s",
                     msg, desc);
     }

@@ -8,17 +8,7 @@
 #define TESTS_FUZZ_PLAN_FUZZ_H
 
 #include "memmap-plan.h"
-
-/* Failed property: print it, then abort for libFuzzer */
-#define fuzz_assert(cond, ...) do {                                      \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "plan-fuzz: %s:%d: %s: ", __FILE__,          \
-                    __LINE__, #cond);                                    \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
+#include "fuzz.h"
 
 /* A new directory under $TMPDIR, removed at exit; returns @name in it */
 char *plan_fuzz_tempdir(const char *name);

@@ -16,9 +16,6 @@
 #include "qapi/error.h"
 #include "plan-fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static char *path;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
