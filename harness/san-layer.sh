@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash disable=SC2154 # sourced by harness/check.sh: $repo, $build, $logs, run_tap
 #
 # The sanitizer layer of make check, sourced by harness/check.sh (it uses
 # run_tap, $repo, $build, $logs).  harness/san-build.sh builds build/san

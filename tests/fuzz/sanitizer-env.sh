@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 #
 # Sourced: the sanitizer options of make fuzz and the sanitizer layer.
 # Usage: . sanitizer-env.sh REPO_DIR [REPORT_DIR]
