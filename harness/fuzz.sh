@@ -35,8 +35,11 @@ fi
 echo "fuzz: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs:" \
      "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 
-# the planner targets write their input to a file for each run
-export TMPDIR=${TMPDIR:-/dev/shm}
+# the planner targets write their input to a file for each run: in
+# memory, and removed even when a target dies on a finding
+TMPDIR=$(mktemp -d /dev/shm/memmap-fuzz.XXXXXX)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 for t in $targets; do
     rm -rf "$out/findings/$t"
     mkdir -p "$out/corpus/$t" "$out/findings/$t"

@@ -12,12 +12,17 @@ repo=$1
 bin=$2
 targets="memmap-fuzz plan-json-fuzz plan-sysfs-fuzz"
 
+# the planner targets' files, removed even when a target dies
+TMPDIR=$(mktemp -d)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+
 echo "1..3"
 i=0
 for t in $targets; do
     i=$((i + 1))
     files=("$repo/tests/fuzz/corpus/$t"/*)
-    log=$(mktemp)
+    log=$TMPDIR/$t.log
     "$bin/$t" -timeout=10 -rss_limit_mb=2048 "${files[@]}" > "$log" 2>&1
     status=$?
     ran=$(grep -c '^Executed ' "$log")
@@ -28,5 +33,4 @@ for t in $targets; do
         grep -v -e '^Running: ' -e '^Executed ' "$log" | tail -n 40 |
             sed 's/^/# /'
     fi
-    rm -f "$log"
 done
