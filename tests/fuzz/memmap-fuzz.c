@@ -45,7 +45,7 @@ static const MemMapFixedRegion fixed_pool[] = {
     { "odd", { .lob = 0x140001000, .upb = 0x140002fff } },
     { "high-ecam", { .lob = 0x4010000000ULL, .upb = 0x401fffffffULL } },
     { "top", { .lob = UINT64_MAX - 0xffff, .upb = UINT64_MAX } },
-    { "near-top", { .lob = UINT64_MAX - 0x1fff, .upb = UINT64_MAX - 0x1000 } },
+    { "near-top", { .lob = UINT64_MAX - 0x4fff, .upb = UINT64_MAX - 0x3000 } },
 };
 
 static const uint64_t page_sizes[] = {

@@ -29,8 +29,15 @@ for t in $targets; do
     if [ "$status" = 0 ] && [ "$ran" = "${#files[@]}" ]; then
         echo "ok $i - $t: ${#files[@]} corpus files replayed"
     else
-        echo "not ok $i - $t: $ran of ${#files[@]} files ran, status $status"
-        grep -v -e '^Running: ' -e '^Executed ' "$log" | tail -n 40 |
-            sed 's/^/# /'
+        # libFuzzer stops at the first failing file: try each on its own
+        bad=()
+        for f in "${files[@]}"; do
+            "$bin/$t" -timeout=10 -rss_limit_mb=2048 "$f" > /dev/null 2>&1 ||
+                bad+=("${f##*/}")
+        done
+        echo "not ok $i - $t: ${#bad[@]} of ${#files[@]} files fail:" \
+             "${bad[*]}"
+        grep -v -e '^Running: ' -e '^Executed ' -e '^INFO: ' "$log" |
+            tail -n 40 | sed 's/^/# /'
     fi
 done
