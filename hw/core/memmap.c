@@ -200,6 +200,9 @@ static bool place_flow(MemMapLayout *l, const MemMapConstraints *c,
         r.lob = QEMU_ALIGN_DOWN(r.lob, c->align);
         if (r.upb < UINT64_MAX - c->align) {
             r.upb = ROUND_UP(r.upb + 1, c->align) - 1;
+        } else {
+            /* the last aligned block ends at the top of the space */
+            r.upb = UINT64_MAX;
         }
         g_array_append_val(obstacles, r);
     }

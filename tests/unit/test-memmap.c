@@ -311,6 +311,34 @@ static void test_top_of_address_space(void)
     g_assert_cmphex(l->last, ==, UINT64_MAX);
 }
 
+/*
+ * A fixed region that ends in the last aligned block below 2^64 keeps
+ * the whole block free (found by memmap-fuzz): no piece may start at an
+ * unaligned address above it.
+ */
+static void test_fixed_region_near_top(void)
+{
+    static const MemMapFixedRegion top[] = {
+        { "top", { .lob = 0xffffffffffff0000, .upb = 0xffffffffffffcfff } },
+    };
+    MemMapConstraints c = constraints(76 * KiB);
+    g_autoptr(MemMapLayout) l = NULL;
+    Error *err = NULL;
+
+    c.phys_bits = 0;
+    c.default_base = 0xfffffffffffe0000;
+    c.fixed = top;
+    c.nb_fixed = ARRAY_SIZE(top);
+    l = memmap_layout_new(NULL, &c, &err);
+    /*
+     * 64 KiB fit below the region; the other 12 KiB would have gone to
+     * 0xffffffffffffd000, not a multiple of 64 KiB, and go nowhere.
+     */
+    g_assert_null(l);
+    g_assert_nonnull(strstr(error_get_pretty(err), "does not fit"));
+    error_free(err);
+}
+
 static void test_ram_ranges_merged(void)
 {
     MemMapConstraints c = constraints(2 * GiB);
@@ -648,6 +676,8 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/describe", test_describe);
     g_test_add_func("/memmap/top-of-address-space", test_top_of_address_space);
     g_test_add_func("/memmap/ram-ranges-merged", test_ram_ranges_merged);
+    g_test_add_func("/memmap/fixed-region-near-top",
+                    test_fixed_region_near_top);
     g_test_add_func("/memmap/refused", test_refused);
     g_test_add_func("/memmap/refused/too-many", test_refused_too_many);
     g_test_add_func("/memmap/refused/backend-page-size",
