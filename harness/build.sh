@@ -59,21 +59,6 @@ for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done
 ninja -C "$obj" $targets
-# Run from the build tree, QEMU looks for firmware under qemu-bundle/.
-# The +ds source has no firmware blobs: give it Debian's (iPXE option
-# ROMs, qemu-system-data), as an installed QEMU would have them.
-mkdir -p "$obj/qemu-bundle/usr/lib/ipxe" "$obj/qemu-bundle/usr/share/qemu"
-ln -sfn /usr/lib/ipxe/qemu "$obj/qemu-bundle/usr/lib/ipxe/qemu"
-for f in /usr/share/qemu/* /usr/share/seabios/*; do
-    [ -e "$obj/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
-        ln -s "$f" "$obj/qemu-bundle/usr/share/qemu/"
-done
-# bios-tables-test boots pc-bios/edk2-aarch64-code.fd with the variable
-# store template pc-bios/edk2-arm-vars.fd, which upstream's build unpacks
-# from blobs the +ds source strips.  Debian's edk2 build for the virt
-# machine (AAVMF, qemu-efi-aarch64: the firmware qemu-system-arm
-# recommends) stands in: the same 64 MiB pflash images.
-ln -sfn /usr/share/AAVMF/AAVMF_CODE.fd "$obj/pc-bios/edk2-aarch64-code.fd"
-ln -sfn /usr/share/AAVMF/AAVMF_VARS.fd "$obj/pc-bios/edk2-arm-vars.fd"
+"$repo/harness/bundle-firmware.sh" "$obj"
 ln -sf obj/qemu-system-aarch64 "$build/qemu-system-aarch64"
 ln -sf obj/contrib/memmap-plan/memmap-plan "$build/memmap-plan"

@@ -64,12 +64,7 @@ fi
 nice -n 10 ninja -C "$san" $targets
 
 # Firmware for the build-tree binary, as build.sh gives build/obj.
-mkdir -p "$san/qemu-bundle/usr/lib/ipxe" "$san/qemu-bundle/usr/share/qemu"
-ln -sfn /usr/lib/ipxe/qemu "$san/qemu-bundle/usr/lib/ipxe/qemu"
-for f in /usr/share/qemu/* /usr/share/seabios/*; do
-    [ -e "$san/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
-        ln -s "$f" "$san/qemu-bundle/usr/share/qemu/"
-done
+"$repo/harness/bundle-firmware.sh" "$san"
 
 # The fuzz targets: compiled with the flags meson gave the planner's
 # report.c (QEMU's include paths, glib, json-c, the sanitizers), linked

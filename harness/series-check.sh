@@ -64,15 +64,7 @@ if [ ! -f "$obj/build.ninja" ] ||
     echo "$stamp" > "$obj/.memmap-config"
 fi
 # Firmware as harness/build.sh gives it to the build tree.
-mkdir -p "$obj/qemu-bundle/usr/lib/ipxe" "$obj/qemu-bundle/usr/share/qemu"
-ln -sfn /usr/lib/ipxe/qemu "$obj/qemu-bundle/usr/lib/ipxe/qemu"
-for f in /usr/share/qemu/* /usr/share/seabios/*; do
-    [ -e "$obj/qemu-bundle/usr/share/qemu/${f##*/}" ] ||
-        ln -s "$f" "$obj/qemu-bundle/usr/share/qemu/"
-done
-mkdir -p "$obj/pc-bios"
-ln -sfn /usr/share/AAVMF/AAVMF_CODE.fd "$obj/pc-bios/edk2-aarch64-code.fd"
-ln -sfn /usr/share/AAVMF/AAVMF_VARS.fd "$obj/pc-bios/edk2-arm-vars.fd"
+"$repo/harness/bundle-firmware.sh" "$obj"
 
 if MEMMAP_HUGETLBFS=$("$repo/harness/hugepages.sh" "$build" 2>&1); then
     export MEMMAP_HUGETLBFS
