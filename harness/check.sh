@@ -15,70 +15,7 @@ logs=$build/logs
 rm -rf "$logs"
 mkdir -p "$logs"
 
-passed=0
-failed=0
-skipped=0
-
-# run_logged NAME COMMAND...: run one TAP producer into its log, keep its
-# exit status and elapsed seconds beside it
-run_logged() {
-    local log=$logs/$1.tap start=$SECONDS
-    shift
-    mkdir -p "${log%/*}"
-    "$@" > "$log" 2>&1
-    echo $? > "$log.status"
-    echo $((SECONDS - start)) > "$log.time"
-}
-
-# count_tap NAME: add up the results of a finished TAP producer.  Every
-# "ok", "not ok" and "ok ... # SKIP" line counts; a program that reports
-# fewer tests than its plan, or none at all, or exits non-zero without a
-# failing test, counts as failed; "1..0 # SKIP reason" (the whole program
-# skipped) counts as one skip.  Skips are listed with their reasons.
-count_tap() {
-    local name=$1 log=$logs/$1.tap counts p f s plan status secs
-    status=$(cat "$log.status" 2>/dev/null || echo 255)
-    secs=$(cat "$log.time" 2>/dev/null || echo 0)
-    counts=$(awk '
-        /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0
-                         if (plan == 0 && $0 ~ /# [Ss][Kk][Ii][Pp]/) all = 1 }
-        /^ok / { if ($0 ~ /# [Ss][Kk][Ii][Pp]/) s++; else p++ }
-        /^not ok / { f++ }
-        END { printf "%d %d %d %d %d\n", p, f, s, plan, all }' "$log")
-    read -r p f s plan all <<< "$counts"
-    if [ $((p + f + s)) -lt "$plan" ]; then
-        echo "   $name: only $((p + f + s)) of $plan tests reported"
-        f=$((f + plan - p - f - s))
-    fi
-    if [ $((p + f + s)) = 0 ]; then
-        if [ "$all" = 1 ] && [ "$status" = 0 ] || [ "$status" = 77 ]; then
-            s=1
-        else
-            echo "   $name: reported no test"
-            f=1
-        fi
-    elif [ "$status" != 0 ] && [ "$f" = 0 ]; then
-        echo "   $name: exited with status $status"
-        f=1
-    fi
-    grep -E '^not ok|^Bail out|^ok .*# [Ss][Kk][Ii][Pp]|^1\.\.0' "$log" |
-        sed 's/^/   /'
-    if [ "$f" != 0 ]; then
-        tail -n 30 "$log" | sed 's/^/   | /'
-    fi
-    echo "   $p passed, $f failed, $s skipped in ${secs} s" \
-         "(log: ${log#"$repo"/})"
-    passed=$((passed + p))
-    failed=$((failed + f))
-    skipped=$((skipped + s))
-}
-
-# run_tap NAME COMMAND...: run one TAP producer and add up its results
-run_tap() {
-    echo "== $1"
-    run_logged "$@"
-    count_tap "$1"
-}
+. "$repo/harness/tap.sh"
 
 export QTEST_QEMU_BINARY=$obj/qemu-system-aarch64
 export QTEST_QEMU_IMG=$obj/qemu-img
@@ -104,7 +41,8 @@ run_tap unit-memmap "$obj/tests/unit/test-memmap" --tap
 # (MEMMAP_QTEST_JOBS), and every program's TAP lines counted.  qom-test
 # and test-hmp visit all 88 aarch64 machines (about 10 minutes on 2
 # cores); MEMMAP_QUICK=1 runs those two on virt, on the 'none' machine and
-# on two arm64 boards that refuse memmap only.
+# on two arm64 boards that refuse memmap only (MEMMAP_QUICK_MACHINES
+# names others); a name that matches no machine is a failure.
 suite=qtest-aarch64
 suite_start=$SECONDS
 if qtests=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" list "$obj" \
@@ -121,6 +59,7 @@ if qtests=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" list "$obj" \
     running=0
     echo "== $suite: $(echo "$qtests" | wc -l) programs," \
          "$jobs_max at a time"
+    quick_machines=${MEMMAP_QUICK_MACHINES:-virt-10.0 none sbsa-ref xlnx-zcu102}
     for t in $qtests; do
         quick=()
         if [ -n "${MEMMAP_QUICK:-}" ]; then
@@ -129,8 +68,9 @@ if qtests=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" list "$obj" \
             test-hmp) path=hmp ;;
             *) path= ;;
             esac
-            for m in ${path:+virt-10.0 none sbsa-ref xlnx-zcu102}; do
+            for m in ${path:+$quick_machines}; do
                 quick+=(-p "/aarch64/$path/$m")
+                paths[$suite/$t]+=" /aarch64/$path/$m"
             done
         fi
         if [ "$running" -ge "$jobs_max" ]; then

@@ -11,7 +11,9 @@
 #   BUILD_DIR/nested/qemu.cpio                QEMU_BINARY (default
 #                                             BUILD_DIR/qemu-system-aarch64),
 #                                             the memmap-plan next to it,
-#                                             and their shared libraries
+#                                             and their shared libraries,
+#                                             /usr/lib/nested/no-iova-caps.so
+#                                             (tests/vfio/no-iova-caps.c)
 #
 # /init runs /scenario.sh, which harness/nestedlib.py adds as a third
 # cpio (the kernel takes concatenated archives).  The .debs are kept in
@@ -263,13 +265,18 @@ fi
 
 # QEMU and the memmap-plan next to it, their libraries and the dynamic
 # loader at their host paths.
-stamp=$(stat -L -c '%n %s %Y' "$qemu" "$planner")
+shim=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../tests/vfio/no-iova-caps.c")
+stamp=$(stat -L -c '%n %s %Y' "$qemu" "$planner" "$shim")
 if [ ! -f "$qcpio" ] || [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
 then
     root=$tmp/qroot
     mkdir -p "$root/usr/bin"
     strip -o "$root/usr/bin/qemu-system-aarch64" "$qemu"
     strip -o "$root/usr/bin/memmap-plan" "$planner"
+    # a kernel before 5.4 for one scenario (LD_PRELOAD): no IOVA ranges
+    mkdir -p "$root/usr/lib/nested"
+    gcc -O2 -Wall -Werror -shared -fPIC -o "$root/usr/lib/nested/no-iova-caps.so" \
+        "$shim" -ldl
     for lib in $( (ldd "$qemu"; ldd "$planner") | grep -o '/[^ ]*' | sort -u); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"

@@ -20,12 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "harness" / "nested-assets.sh"
 BEGIN = "=== NESTED-BEGIN ==="
 END = "=== NESTED-END "
-# Two edu devices, each in its own IOMMU group; their DMA engines take
+# The IOMMU addresses 48 bits (QEMU's default, stated: tests/vfio
+# places RAM at 2^48).  Two edu devices, each in its own IOMMU group; their DMA engines take
 # 64-bit addresses (edu's default mask is 28 bits).
 EDU = "edu,dma_mask=0xffffffffffffffff"
 OUTER_ARGS = ("-M", "q35,kernel-irqchip=split", "-accel", "tcg",
               "-cpu", "max", "-m", "2G", "-smp", "2",
-              "-device", "intel-iommu,intremap=on", "-device", EDU,
+              "-device", "intel-iommu,intremap=on,aw-bits=48", "-device", EDU,
               "-device", EDU, "-nic", "none", "-nographic", "-no-reboot")
 APPEND = "intel_iommu=on console=ttyS0 panic=-1"
 

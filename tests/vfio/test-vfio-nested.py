@@ -54,6 +54,12 @@ REFUSAL = {
     "memory": ["{host}: new memory 0xfe000000-0xfeffffff overlaps "
                "0xfee00000-0xfeefffff, which the host IOMMU cannot map for "
                "this device"],
+    # RAM above the host IOMMU's address width
+    "top": ["vfio {host}: ",
+            "guest memory 0x1000000000000-0x1000003ffffff "
+            "overlaps 0x1000000000000-0xffffffffffffffff, which the host "
+            "IOMMU cannot map for this device; guest memory must end below "
+            "0x1000000000000"],
     "memory-either": ["new memory 0xfe000000-0xfeffffff overlaps "
                       "0xfee00000-0xfeefffff, which the host IOMMU cannot "
                       "map for this device"],
@@ -98,6 +104,11 @@ MAPS = {
     "memory": "-M virt -m 256M,slots=4,maxmem=4G",
     # A small compatible VM.
     "small": "-M virt -m 64M",
+    # 192 MiB at 1 GiB and 64 MiB at 2^48, where the host IOMMU's
+    # address width (the emulated Intel IOMMU's aw-bits=48) ends.
+    "top": "-M virt,memmap.0.type=ram,memmap.0.base=0x40000000,"
+           "memmap.0.size=192M,memmap.1.type=ram,"
+           "memmap.1.base=0x1000000000000,memmap.1.size=64M -m 256M",
 }
 
 # The scenarios, run in order in one guest.  HOST and HOST2 are the
@@ -410,6 +421,31 @@ r planner.start q_start 3 $BASE -M "virt,$PLAN" -m 256M $RP
 r planner.add q_cmd 3 device_add "$DEV"
 r planner.peripheral q_cmd 3 qom-list "$PERIPH"
 stop 3
+# 13. RAM at 2^48, above what the host IOMMU can address: the device's
+# last unusable window runs to the top of the address space, no hole
+# can fix that, and the refusal says where guest memory must end.
+t top
+r top.start q_start 3 $BASE $MAP_top $RP
+r top.memmap q_cmd 3 query-memmap
+r top.add q_cmd 3 device_add "$DEV"
+r top.status q_cmd 3 query-status
+r top.peripheral q_cmd 3 qom-list "$PERIPH"
+r top.locked q_locked 3
+stop 3
+
+# 14. a kernel before 5.4, whose VFIO_IOMMU_GET_INFO has no IOVA ranges
+# (tests/vfio/no-iova-caps.c, preloaded into QEMU alone): the check is
+# skipped and says so in a trace event; the device is attached.
+t old-kernel
+export LD_PRELOAD=/usr/lib/nested/no-iova-caps.so
+r old.start q_start 3 $BASE $MAP_compatible $RP \
+    -trace vfio_memmap_check_skipped -trace vfio_memmap_check
+unset LD_PRELOAD
+r old.add q_cmd 3 device_add "$DEV"
+r old.peripheral q_cmd 3 qom-list "$PERIPH"
+r old.locked q_locked 3
+r old.stderr q_err 3
+stop 3
 t end
 echo "I steps without an answer: $errors"
 [ "$errors" = 0 ]
@@ -514,6 +550,15 @@ def traced(key, kind):
             raise Fail(f"{key}: trace lines {lines}, want one with "
                        f"{UNMAPPED[kind]!r}")
     return check
+
+
+def expect_trace(results, key, event, name):
+    """QEMU's stderr (lines joined by "|") has one trace line of event,
+    naming the device name."""
+    lines = [line for line in results.get(key, "").split("|")
+             if event in line]
+    if len(lines) != 1 or f"({name})" not in lines[0]:
+        raise Fail(f"{key}: {event!r} lines {lines}, want one for {name}")
 
 
 def absent(key, *substrings):
@@ -890,6 +935,28 @@ CHECKS = [
      returns("planner.add")),
     ("memmap-plan's map: hostdev0 in /machine/peripheral",
      peripheral("planner.peripheral", True)),
+    ("RAM at 2^48: query-memmap shows the piece there",
+     returns("top.memmap", '"base": 281474976710656')),
+    ("RAM at 2^48: hot-plug refused, guest memory must end below 2^48",
+     refused("top.add", "top")),
+    ("RAM at 2^48: no hole suggested (none can fix it)",
+     absent("top.add", "memmap hole")),
+    ("RAM at 2^48: VM still answers query-status, nothing pinned",
+     lambda results, window: (
+         returns("top.status", PRELAUNCH)(results, window),
+         peripheral("top.peripheral", False)(results, window),
+         locked("top.locked", 0, 0)(results, window))),
+    ("kernel without IOVA ranges: device attached",
+     returns("old.add")),
+    ("kernel without IOVA ranges: the check says it was skipped (trace)",
+     lambda results, window: (
+         expect_trace(results, "old.stderr",
+                      "vfio_memmap_check_skipped ", results.get("host")),
+         absent("old.stderr", "vfio_memmap_check ")(results, window))),
+    ("kernel without IOVA ranges: hostdev0 there, its RAM pinned",
+     lambda results, window: (
+         peripheral("old.peripheral", True)(results, window),
+         locked("old.locked", 256 << 10, 512 << 10)(results, window))),
 ]
 
 # An unusable reserved region of the device: the kernel's type1 driver
@@ -972,6 +1039,8 @@ def main():
     print(f"# cold-plug refusal: {results.get('over-cold.stderr', '')}")
     print(f"# relaxed warning: {results.get('relaxed.stderr', '')}")
     print(f"# run-time warning: {results.get('runtime.stderr', '')}")
+    print(f"# RAM at 2^48: {results.get('top.add', '')}")
+    print(f"# kernel without IOVA ranges: {results.get('old.stderr', '')}")
     return 1 if failed else 0
 
 
