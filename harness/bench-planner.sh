@@ -7,7 +7,9 @@
 # large set, each the best of 5 runs with a warm page cache, and prints
 #   plan / wc -l on the same input  (goal: at most 5)
 #   plan on 10x the input / plan    (goal: at most 11)
-# and, for reference, plan / jq -c . on the large set (a yardstick for
+# plan reads the reports in one thread per CPU (at most 8), as users run
+# it; plan --jobs 1 / wc -l is printed beside it.
+# And, for reference, plan / jq -c . on the large set (a yardstick for
 # reading JSON: plan reads reports with json-c) and plan / wc -l of the
 # large set concatenated into one file, which leaves out the cost of
 # opening the files.
@@ -81,20 +83,27 @@ cat "$work"/large/*.json > "$work/large.cat"
 wc_cat=$(best_us wc -l "$work/large.cat")
 plan_large=$(best_us "$planner" plan --ram 4G "$work"/large/*.json)
 plan_small=$(best_us "$planner" plan --ram 4G "$work"/small/*.json)
+plan_one=$(best_us "$planner" plan --jobs 1 --ram 4G "$work"/large/*.json)
+jobs=$(nproc)
 # a yardstick for the JSON reading: jq parsing and printing every report
 jq_large=$(best_us jq -c . "$work"/large/*.json)
 
 awk -v wc="$wc_large" -v wcc="$wc_cat" -v pl="$plan_large" \
-    -v ps="$plan_small" -v jq="$jq_large" 'BEGIN {
+    -v ps="$plan_small" -v jq="$jq_large" -v p1="$plan_one" \
+    -v jobs="$(( jobs > 8 ? 8 : jobs ))" 'BEGIN {
     printf "wc -l, 10,000 reports:        %8.1f ms\n", wc / 1000
     printf "wc -l, the same in one file:  %8.1f ms\n", wcc / 1000
-    printf "plan (json-c), 10,000 reports:%8.1f ms\n", pl / 1000
+    printf "plan (json-c), 10,000 reports:%8.1f ms (%d threads, " \
+           "the default here)\n", pl / 1000, jobs
+    printf "plan --jobs 1, 10,000 reports:%8.1f ms\n", p1 / 1000
     printf "plan (json-c), 1,000 reports: %8.1f ms\n", ps / 1000
     printf "jq -c ., 10,000 reports:      %8.1f ms\n", jq / 1000
     printf "plan / jq -c .:               %8.2f (for reference: jq " \
            "only parses and prints)\n", pl / jq
     printf "plan / wc -l:                 %8.2f (goal: at most 5) %s\n",
            pl / wc, pl / wc <= 5 ? "met" : "MISSED"
+    printf "plan --jobs 1 / wc -l:        %8.2f (for reference: one " \
+           "thread)\n", p1 / wc
     printf "plan 10x input / plan:        %8.2f (goal: at most 11) %s\n",
            pl / ps, pl / ps <= 11 ? "met" : "MISSED"
     printf "plan / wc -l of one file:     %8.2f (for reference: without " \

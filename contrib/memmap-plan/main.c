@@ -15,7 +15,7 @@
 
 static char *sysfs_root, *host, **devices;
 static char *ram, *base, *align, *max_addr, *format, *memmap, *maxmem;
-static char *slots;
+static char *slots, *jobs;
 static char **args;
 static gboolean explicit_ram;
 
@@ -45,6 +45,9 @@ static GOptionEntry entries[] = {
       "plan: list the RAM pieces too (type=ram entries)", NULL },
     { "memmap", 0, 0, G_OPTION_ARG_STRING, &memmap,
       "check: the map, as memmap.N.KEY=VALUE,...", "FRAGMENT" },
+    { "jobs", 0, 0, G_OPTION_ARG_STRING, &jobs,
+      "plan: read reports in N threads (default: the CPUs, at most 8)",
+      "N" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args,
       NULL, NULL },
     { NULL }
@@ -117,6 +120,14 @@ static bool plan_options(PlanOptions *o)
         error_report("--slots needs --maxmem, as -m slots needs maxmem");
         return false;
     }
+    /* beyond 8, reading is bound by the disk and the joining */
+    o->jobs = MIN(g_get_num_processors(), 8);
+    if (jobs && (qemu_strtoui(jobs, NULL, 10, &o->jobs) < 0 ||
+                 !o->jobs || o->jobs > PLAN_MAX_JOBS)) {
+        error_report("--jobs: '%s' is not a number from 1 to %d", jobs,
+                     PLAN_MAX_JOBS);
+        return false;
+    }
     /* virt gives each slot 1 GiB of device memory for alignment */
     if (slots && (qemu_strtou64(slots, NULL, 10, &o->slots) < 0 ||
                   o->slots > (UINT64_MAX - (o->maxmem - o->ram)) / GiB)) {
@@ -135,7 +146,7 @@ enum {
 /* The commands that take each option of entries[] */
 static const unsigned entry_commands[] = {
     REPORT, REPORT, REPORT, PLAN | CHECK, PLAN | CHECK, PLAN | CHECK, PLAN,
-    PLAN | CHECK, PLAN | CHECK, PLAN, PLAN, CHECK,
+    PLAN | CHECK, PLAN | CHECK, PLAN, PLAN, CHECK, PLAN,
 };
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(entry_commands) != ARRAY_SIZE(entries) - 2);
 

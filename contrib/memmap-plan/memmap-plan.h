@@ -74,6 +74,17 @@ typedef struct HostReport {
 
 HostReport *host_report_from_sysfs(const char *root, const char *host,
                                    char **only, Error **errp);
+/*
+ * host_report_load: read the JSON report at @path ("-": standard input)
+ * host_report_read: the same with @reader, which keeps its buffers from
+ *     one report to the next (one reader per thread)
+ */
+typedef struct HostReportReader HostReportReader;
+HostReportReader *host_report_reader_new(void);
+void host_report_reader_free(HostReportReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostReportReader, host_report_reader_free)
+HostReport *host_report_read(HostReportReader *reader, const char *path,
+                             Error **errp);
 HostReport *host_report_load(const char *path, Error **errp);
 GString *host_report_to_json(const HostReport *report);
 void host_report_free(HostReport *report);
@@ -95,6 +106,7 @@ static inline const ResvRegion *device_regions(const HostReport *report,
  *     the map holds whatever the machine's RAM base
  * @maxmem: guest RAM with hot-pluggable memory (-m maxmem), at least @ram
  * @slots: memory slots (-m slots)
+ * @jobs: threads that read the reports of plan, 1 to PLAN_MAX_JOBS
  */
 typedef struct PlanOptions {
     uint64_t ram;
@@ -104,7 +116,10 @@ typedef struct PlanOptions {
     bool explicit_ram;
     uint64_t maxmem;
     uint64_t slots;
+    unsigned jobs;
 } PlanOptions;
+
+#define PLAN_MAX_JOBS 64
 
 int plan_main(const PlanOptions *opts, bool json, char **reports);
 int check_main(const PlanOptions *opts, const char *memmap, char **reports);

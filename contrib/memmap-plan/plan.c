@@ -8,6 +8,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-visit-memmap.h"
 #include "qapi/qobject-output-visitor.h"
+#include "qemu/atomic.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/host-utils.h"
@@ -73,6 +74,113 @@ static void merge_ranges(GArray *ranges)
         }
     }
     g_array_set_size(ranges, n);
+}
+
+/*
+ * Reading the reports of plan: their unusable regions are a set, so
+ * each of --jobs threads reads every n-th report into holes of its
+ * own, merged as they grow, and the sets are joined.  A reader stops at
+ * its first bad report, and at reports after the first bad one found
+ * so far: the one reported is the first bad report in the order given,
+ * as when one thread reads them all.
+ */
+/* Fewer reports per reader than this are not worth a thread */
+#define PLAN_REPORTS_PER_READER 64
+
+typedef struct PlanReader {
+    const PlanOptions *o;
+    char **reports;
+    unsigned count;
+    unsigned first;
+    unsigned step;
+    /* the lowest index of a bad report found by any reader */
+    unsigned *first_bad;
+    GArray *holes;
+    Error *err;
+    unsigned bad;
+} PlanReader;
+
+static gpointer plan_read(gpointer opaque)
+{
+    PlanReader *r = opaque;
+    g_autoptr(HostReportReader) reader = host_report_reader_new();
+    unsigned i, merged = 1024;
+
+    for (i = r->first; i < r->count; i += r->step) {
+        g_autoptr(HostReport) report = NULL;
+
+        if (i > qatomic_read(r->first_bad)) {
+            break;
+        }
+        report = host_report_read(reader, r->reports[i], &r->err);
+        if (!report) {
+            unsigned old = qatomic_read(r->first_bad);
+
+            r->bad = i;
+            while (i < old) {
+                unsigned seen = qatomic_cmpxchg(r->first_bad, old, i);
+
+                if (seen == old) {
+                    break;
+                }
+                old = seen;
+            }
+            break;
+        }
+        add_holes(r->holes, report, r->o);
+        /* hosts share most windows: keep the list short as it grows */
+        if (r->holes->len >= 2 * merged) {
+            merge_ranges(r->holes);
+            merged = MAX(r->holes->len, 1024);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Read @reports into @candidates, sorted and merged.  Returns false,
+ * with the error of the first bad report in @errp, if one is bad.
+ */
+static bool plan_read_reports(const PlanOptions *o, char **reports,
+                              GArray *candidates, Error **errp)
+{
+    unsigned count = g_strv_length(reports), first_bad = UINT_MAX;
+    unsigned n = MIN(o->jobs, count / PLAN_REPORTS_PER_READER);
+    g_autofree PlanReader *r = NULL;
+    g_autofree GThread **threads = NULL;
+    unsigned i;
+
+    n = MAX(n, 1);
+    r = g_new0(PlanReader, n);
+    threads = g_new0(GThread *, n);
+    for (i = 0; i < n; i++) {
+        r[i] = (PlanReader) {
+            .o = o, .reports = reports, .count = count, .first = i,
+            .step = n, .first_bad = &first_bad,
+            .holes = i ? g_array_new(false, false, sizeof(Range)) :
+                         candidates,
+        };
+        if (i) {
+            threads[i] = g_thread_new("memmap-plan-reader", plan_read, &r[i]);
+        }
+    }
+    plan_read(&r[0]);
+    for (i = 1; i < n; i++) {
+        g_thread_join(threads[i]);
+        g_array_append_vals(candidates, r[i].holes->data, r[i].holes->len);
+        g_array_unref(r[i].holes);
+    }
+    for (i = 0; i < n; i++) {
+        if (r[i].err && r[i].bad == first_bad) {
+            error_propagate(errp, g_steal_pointer(&r[i].err));
+        }
+        error_free(r[i].err);
+    }
+    if (first_bad != UINT_MAX) {
+        return false;
+    }
+    merge_ranges(candidates);
+    return true;
 }
 
 typedef struct Gap {
@@ -336,10 +444,9 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
                                            MEMMAP_MAX_ENTRIES - hotplug;
     Error *err = NULL;
     uint64_t filled, end = 0;
-    unsigned ram_holes, merged = 1024;
+    unsigned ram_holes;
     bool fits, past_end;
     Range dm;
-    int i;
 
     range_make_empty(&dm);
     if (!QEMU_IS_ALIGNED(o->ram | o->base, o->align)) {
@@ -348,21 +455,10 @@ int plan_main(const PlanOptions *o, bool json, char **reports)
                      align);
         return EXIT_FAILURE;
     }
-    for (i = 0; reports[i]; i++) {
-        g_autoptr(HostReport) report = host_report_load(reports[i], &err);
-
-        if (!report) {
-            error_report_err(err);
-            return EXIT_BAD_INPUT;
-        }
-        add_holes(candidates, report, o);
-        /* hosts share most windows: keep the list short as it grows */
-        if (candidates->len >= 2 * merged) {
-            merge_ranges(candidates);
-            merged = MAX(candidates->len, 1024);
-        }
+    if (!plan_read_reports(o, reports, candidates, &err)) {
+        error_report_err(err);
+        return EXIT_BAD_INPUT;
     }
-    merge_ranges(candidates);
 
     fits = plan_holes(o, candidates, max_holes, holes, &filled);
     past_end = !fits;
@@ -475,6 +571,7 @@ static unsigned check_report(const HostReport *report, GList *ram,
 
 int check_main(const PlanOptions *o, const char *str, char **reports)
 {
+    g_autoptr(HostReportReader) reader = NULL;
     g_autoptr(MemMapRangeList) memmap = NULL;
     g_autoptr(MemMapLayout) layout = NULL;
     MemMapConstraints c = plan_constraints(o);
@@ -497,8 +594,10 @@ int check_main(const PlanOptions *o, const char *str, char **reports)
         return EXIT_BAD_INPUT;
     }
     ram = memmap_layout_ram_ranges(layout);
+    reader = host_report_reader_new();
     for (i = 0; reports[i]; i++) {
-        g_autoptr(HostReport) report = host_report_load(reports[i], &err);
+        g_autoptr(HostReport) report = host_report_read(reader, reports[i],
+                                                        &err);
 
         if (!report) {
             error_report_err(err);

@@ -18,8 +18,10 @@
 #include <json-c/json_object_iterator.h>
 #include <json-c/json_tokener.h>
 #include "qapi/error.h"
+#include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/unicode.h"
+#include "qemu/units.h"
 #include "qobject/json-writer.h"
 #include "memmap-plan.h"
 
@@ -405,38 +407,58 @@ static char *json_printable(const char *s, size_t len)
     return g_string_free(out, false);
 }
 
-static bool json_member_string(const JsonReader *r, const JsonPath *where,
-                               json_object *val, char **s, Error **errp)
+/* The string @val as json-c holds it, in *@s and *@len */
+static bool json_member_text(const JsonReader *r, const JsonPath *where,
+                             json_object *val, const char **s, size_t *len,
+                             Error **errp)
 {
     const char *str;
-    size_t len, i;
+    bool ascii = true;
+    size_t n, i;
     char *end;
 
     if (!json_object_is_type(val, json_type_string)) {
         return json_fail(r, where, errp, "expected a string");
     }
     str = json_object_get_string(val);
-    len = json_object_get_string_len(val);
-    for (i = 0; i < len; i++) {
-        if ((unsigned char)str[i] < ' ' || str[i] == 0x7f) {
-            g_autofree char *p = json_printable(str, len);
+    n = json_object_get_string_len(val);
+    for (i = 0; i < n; i++) {
+        unsigned char c = str[i];
+
+        if (c < ' ' || c == 0x7f) {
+            g_autofree char *p = json_printable(str, n);
 
             return json_fail(r, where, errp, "control character in '%s'", p);
         }
+        ascii &= c < 0x80;
     }
     /*
      * Escapes can spell what host_report_to_json() cannot write back:
      * QEMU's JSON writer turns noncharacters (U+FFFE, U+FDD0, ...) and
      * surrogates into U+FFFD.  Refuse them, so that a report reads back
-     * as it was written.
+     * as it was written.  Both take bytes above 0x7f.
      */
-    for (end = (char *)str; end < str + len;) {
-        if (mod_utf8_codepoint(end, str + len - end, &end) < 0) {
-            g_autofree char *p = json_printable(str, len);
+    for (end = (char *)str; !ascii && end < str + n;) {
+        if (mod_utf8_codepoint(end, str + n - end, &end) < 0) {
+            g_autofree char *p = json_printable(str, n);
 
             return json_fail(r, where, errp, "'%s' holds a Unicode "
                              "noncharacter or surrogate", p);
         }
+    }
+    *s = str;
+    *len = n;
+    return true;
+}
+
+static bool json_member_string(const JsonReader *r, const JsonPath *where,
+                               json_object *val, char **s, Error **errp)
+{
+    const char *str;
+    size_t len;
+
+    if (!json_member_text(r, where, val, &str, &len, errp)) {
+        return false;
     }
     *s = g_strndup(str, len);
     return true;
@@ -535,7 +557,8 @@ static bool json_region_member(JsonReader *r, const JsonPath *where, int key,
                                json_object *val, void *opaque, Error **errp)
 {
     ResvRegion *reg = opaque;
-    g_autofree char *type = NULL;
+    const char *type;
+    size_t len;
     uint64_t n;
 
     switch (key) {
@@ -548,12 +571,14 @@ static bool json_region_member(JsonReader *r, const JsonPath *where, int key,
         *(key ? &reg->range.upb : &reg->range.lob) = n;
         return true;
     default:
-        if (!json_member_string(r, where, val, &type, errp)) {
+        if (!json_member_text(r, where, val, &type, &len, errp)) {
             return false;
         }
-        if (!resv_type_parse(type, strlen(type), &reg->type)) {
+        if (!resv_type_parse(type, len, &reg->type)) {
+            g_autofree char *p = json_printable(type, len);
+
             return json_fail(r, where, errp,
-                             "unknown reserved region type '%s'", type);
+                             "unknown reserved region type '%s'", p);
         }
         return true;
     }
@@ -663,24 +688,12 @@ static bool json_integer_fits(const char *tok, size_t len)
 }
 
 /*
- * What json_scan() stops at: strings, brackets, name separators,
- * numbers and the NUL after the text; in strings, their end and escapes
+ * What json_scan() stops at: strings, brackets and name separators (and
+ * the NUL after the text); in strings, their end and escapes.  Few
+ * enough for the C library's vectorised strcspn().
  */
-static const bool scan_stop[256] = {
-    ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true,
-    [':'] = true, ['-'] = true, ['0' ... '9'] = true, [0] = true,
-};
-static const bool scan_string_stop[256] = {
-    ['"'] = true, ['\\'] = true, [0] = true,
-};
-
-static const char *scan_skip(const char *p, const bool *stop)
-{
-    while (!stop[(unsigned char)*p]) {
-        p++;
-    }
-    return p;
-}
+#define SCAN_STOP "\"{}[]:"
+#define SCAN_STRING_STOP "\"\\"
 
 /* The names compared in one object; more are only counted */
 #define JSON_SCAN_NAMES 8
@@ -714,14 +727,14 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
 
     *members = 0;
     /* the text has no NUL (json_parse() checked), and one after it */
-    for (p = scan_skip(p, scan_stop); p < end; p = scan_skip(p, scan_stop)) {
+    for (p += strcspn(p, SCAN_STOP); p < end; p += strcspn(p, SCAN_STOP)) {
         const char *tok = p;
 
         switch (*p) {
         case '"':
-            p = scan_skip(p + 1, scan_string_stop);
+            p += 1 + strcspn(p + 1, SCAN_STRING_STOP);
             while (*p == '\\') {
-                p = scan_skip(p + 2, scan_string_stop);
+                p += 2 + strcspn(p + 2, SCAN_STRING_STOP);
             }
             str = tok;
             p++;
@@ -750,16 +763,20 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
                 l->name[l->n] = str;
                 l->len[l->n++] = p - str;
             }
+            /*
+             * The member's value.  Integers elsewhere (array elements)
+             * are not where a report has any: the schema refuses them.
+             */
             p++;
-            break;
-        case '-':
-        case '0' ... '9':
+            p += strspn(p, " \t\n\r");
+            tok = p;
             p += *p == '-';
             p += strspn(p, "0123456789");
-            if (*p == '.' || *p == 'e' || *p == 'E') {
-                /* a fraction or an exponent: not an integer */
-                p += strspn(p, ".eE+-0123456789");
-            } else if (!json_integer_fits(tok, p - tok)) {
+            if (p == tok || *p == '.' || *p == 'e' || *p == 'E') {
+                /* not a number, or not an integer */
+                break;
+            }
+            if (!json_integer_fits(tok, p - tok)) {
                 return json_fail_at(r, tok - r->buf, errp,
                                     "integer %.*s out of range",
                                     (int)(p - tok), tok);
@@ -770,29 +787,74 @@ static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
     return true;
 }
 
-/* Read @buf as a JSON document with json-c */
-static json_object *json_parse(const JsonReader *r, Error **errp)
+/* Whether @size bytes at @buf are all ASCII and none is NUL */
+static bool json_plain_ascii(const char *buf, size_t size)
 {
+    const uint64_t ones = 0x0101010101010101ULL, high = ones << 7;
+    size_t i;
+
+    for (i = 0; i + 8 <= size; i += 8) {
+        uint64_t w = ldq_he_p(buf + i);
+
+        /* a byte above 0x7f, or a zero byte */
+        if ((w | ((w - ones) & ~w)) & high) {
+            return false;
+        }
+    }
+    for (; i < size; i++) {
+        if (!buf[i] || buf[i] & 0x80) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct HostReportReader {
     struct json_tokener *tok;
+    GByteArray *buf;
+};
+
+HostReportReader *host_report_reader_new(void)
+{
+    HostReportReader *reader = g_new0(HostReportReader, 1);
+
+    reader->tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
+    json_tokener_set_flags(reader->tok, JSON_TOKENER_STRICT |
+                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
+    reader->buf = g_byte_array_new();
+    return reader;
+}
+
+void host_report_reader_free(HostReportReader *reader)
+{
+    if (reader) {
+        json_tokener_free(reader->tok);
+        g_byte_array_unref(reader->buf);
+        g_free(reader);
+    }
+}
+
+/* Read @buf as a JSON document with json-c */
+static json_object *json_parse(const JsonReader *r, struct json_tokener *tok,
+                               Error **errp)
+{
     enum json_tokener_error err;
     json_object *obj;
     const char *bad;
     size_t end;
 
     /* RFC 8259 8.1: UTF-8, and no NUL outside the escapes of strings */
-    if (!g_utf8_validate_len(r->buf, r->size, &bad)) {
+    if (!json_plain_ascii(r->buf, r->size) &&
+        !g_utf8_validate_len(r->buf, r->size, &bad)) {
         json_fail_at(r, bad - r->buf, errp, *bad ? "invalid UTF-8" :
                      "NUL character");
         return NULL;
     }
-    tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
     /* with the NUL after the text, so that json-c sees where it ends */
+    json_tokener_reset(tok);
     obj = json_tokener_parse_ex(tok, r->buf, r->size + 1);
     err = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
     if (err == json_tokener_error_depth) {
         json_fail_at(r, end, errp, "nested deeper than a host report");
         return NULL;
@@ -811,30 +873,81 @@ static json_object *json_parse(const JsonReader *r, Error **errp)
     return obj;
 }
 
-HostReport *host_report_load(const char *path, Error **errp)
+/*
+ * Read the file at @path ("-": standard input) into @buf, with a NUL
+ * after its @size bytes.
+ */
+static bool read_report_file(const char *path, const char *name,
+                             GByteArray *buf, size_t *size, Error **errp)
+{
+    bool is_stdin = !strcmp(path, "-");
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+    struct stat st;
+    bool ok = false;
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot open %s", name);
+        return false;
+    }
+    /* room for the whole of a regular file and the NUL, in one read */
+    g_byte_array_set_size(buf, fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                          st.st_size < INT_MAX ? st.st_size + 1 : 64 * KiB);
+    for (;;) {
+        ssize_t n;
+
+        if (len == buf->len) {
+            if (len > INT_MAX) {
+                error_setg(errp, "%s: larger than 2 GiB", name);
+                goto out;
+            }
+            g_byte_array_set_size(buf, len * 2);
+        }
+        n = read(fd, buf->data + len, buf->len - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "cannot read %s", name);
+            goto out;
+        }
+        if (!n) {
+            break;
+        }
+        len += n;
+    }
+    if (len >= INT_MAX) {
+        error_setg(errp, "%s: larger than 2 GiB", name);
+        goto out;
+    }
+    if (len == buf->len) {
+        g_byte_array_set_size(buf, len + 1);
+    }
+    buf->data[len] = 0;
+    *size = len;
+    ok = true;
+out:
+    if (!is_stdin) {
+        close(fd);
+    }
+    return ok;
+}
+
+HostReport *host_report_read(HostReportReader *reader, const char *path,
+                             Error **errp)
 {
     g_autoptr(HostReport) report = host_report_new();
-    g_autoptr(GError) gerr = NULL;
-    g_autofree char *buf = NULL;
-    bool is_stdin = !strcmp(path, "-");
+    const char *name = strcmp(path, "-") ? path : "(stdin)";
     json_object *obj;
     JsonReader r;
-    size_t members;
-    gsize size;
+    size_t members, size;
     bool ok;
 
-    if (!g_file_get_contents(is_stdin ? "/dev/stdin" : path, &buf, &size,
-                             &gerr)) {
-        error_setg(errp, "%s", gerr->message);
+    if (!read_report_file(path, name, reader->buf, &size, errp)) {
         return NULL;
     }
-    r = (JsonReader) { is_stdin ? "(stdin)" : path, buf, size };
-    if (size >= INT_MAX) {
-        error_setg(errp, "%s: larger than 2 GiB", r.file);
-        return NULL;
-    }
-
-    obj = json_parse(&r, errp);
+    r = (JsonReader) { name, (const char *)reader->buf->data, size };
+    obj = json_parse(&r, reader->tok, errp);
     if (!obj) {
         return NULL;
     }
@@ -851,4 +964,11 @@ HostReport *host_report_load(const char *path, Error **errp)
         return NULL;
     }
     return g_steal_pointer(&report);
+}
+
+HostReport *host_report_load(const char *path, Error **errp)
+{
+    g_autoptr(HostReportReader) reader = host_report_reader_new();
+
+    return host_report_read(reader, path, errp);
 }

@@ -756,6 +756,36 @@ def reports_are_rfc8259(env):
 
 
 @test
+def many_reports_in_threads(env):
+    """300 reports read by 1 to 4 threads give one plan, whatever their
+    order; with two bad ones (read by different threads), the error is
+    always the first one's in the order given."""
+    windows = [((5 + i) << 30, ((5 + i) << 30) + 0xffff) for i in range(10)]
+    paths = []
+    for h in range(300):
+        start, end = windows[h % 10]
+        paths.append(env.json_report(json.dumps({"host": "h%d" % h,
+            "devices": [{"bdf": "b", "group": 1, "reserved-regions": [
+                {"start": start, "end": end, "type": "msi"}]}]})))
+    want = fragment([(start, 0x10000) for start, _ in windows]) + "\n"
+    for jobs in ("1", "2", "3", "4"):
+        for order in (paths, paths[::-1]):
+            rc, out, err = env.run("plan", "--ram", "16G", "--jobs", jobs,
+                                   *order)
+            assert rc == 0 and out == want and not err, (jobs, rc, out, err)
+    bad = list(paths)
+    bad[150] = env.json_report('{"host": "h150", "devices": [1]}')
+    bad[201] = env.json_report('{"host": "h201"}')
+    for jobs in ("1", "2", "4"):
+        for _ in range(5):
+            rc, out, err = env.run("plan", "--ram", "16G", "--jobs", jobs,
+                                   *bad)
+            assert rc == 2 and err == ("memmap-plan: %s: devices[0]: "
+                                       "expected an object\n" % bad[150]), \
+                (jobs, rc, err)
+
+
+@test
 def reports_hold_the_whole_uint64_range(env):
     top = (1 << 64) - 1
     report = msi_report("h", "b", top)
