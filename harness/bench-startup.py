@@ -13,16 +13,29 @@ valgrind's callgrind (deterministic to about 0.1 %), wall time is
 measured in pairs (map, no map) and the median of the pair ratios is
 printed with its spread.
 
+The VFIO check: its cost for a device with 4,096 usable IOVA ranges and
+the largest map (tests/unit/test-memmap.c, -m perf: building the range
+list as QEMU does from the kernel's reply, then checking the RAM
+pieces), against one device_add/device_del round trip of a trivial
+device (usb-kbd on qemu-xhci, QMP, until DEVICE_DELETED) in a running
+QEMU; and how the check grows from 1,024 to 16,384 ranges.
+
 Memory slots: every RAM piece is a KVM memory slot and a vhost memory
 region; the RAM sections of system memory's flat view ('info mtree -f')
 must be exactly the pieces the map asks for."""
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qmplib import QMP  # noqa: E402
 
 COMMON = ["-nodefaults", "-display", "none", "-S", "-monitor", "stdio",
           "-m", "4G"]
@@ -82,10 +95,61 @@ def memory_slots(qemu, machine):
     return pieces, sections
 
 
+def vfio_check_us(unit):
+    """{ranges: (check, list, range_list_insert list)} in microseconds"""
+    p = subprocess.run([unit, "-m", "perf", "-p", "/memmap/perf/vfio-check",
+                        "--tap"], capture_output=True, text=True, check=True)
+    found = {}
+    for m in re.finditer(r"perf: (\d+) ranges: check ([\d.]+) us, list "
+                         r"([\d.]+) us, range_list_insert list ([\d.]+) us",
+                         p.stdout):
+        found[int(m[1])] = tuple(float(x) for x in m.group(2, 3, 4))
+    if not found:
+        raise RuntimeError("test-memmap -m perf printed no figure:\n" +
+                           p.stdout)
+    return found
+
+
+def device_round_trip_us(qemu, rounds=200):
+    """Median wall times of device_add + device_del of usb-kbd, to its
+    DEVICE_DELETED event (when device_del is complete), and to the reply
+    of device_del, in microseconds"""
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "qmp")
+        proc = subprocess.Popen([qemu, "-nodefaults", "-display", "none",
+                                 "-S", "-M", "virt", "-m", "4G", "-device",
+                                 "qemu-xhci,id=xhci", "-qmp",
+                                 f"unix:{sock},server=on,wait=off"],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            q = QMP(sock, alive=lambda: proc.poll() is None)
+            times, replies = [], []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                q.cmd("device_add", driver="usb-kbd", id="kbd",
+                      bus="xhci.0")
+                q.cmd("device_del", id="kbd")
+                replies.append(time.perf_counter() - t)
+                while not any(e["event"] == "DEVICE_DELETED" and
+                              e.get("data", {}).get("device") == "kbd"
+                              for e in q.events):
+                    q.events.append(q._read())
+                times.append(time.perf_counter() - t)
+                q.events.clear()
+            q.cmd("quit")
+            q.close()
+        finally:
+            proc.wait(timeout=30)
+    return statistics.median(times) * 1e6, statistics.median(replies) * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--pairs", type=int, default=15)
+    ap.add_argument("--unit", required=True,
+                    help="tests/unit/test-memmap of the build")
     args = ap.parse_args()
 
     print("== start-up to 'quit', -M virt -m 4G -S")
@@ -103,6 +167,31 @@ def main():
               f"(goal <= 1.02: {verdict(r, 1.02)}); wall time "
               f"{statistics.median(ratios):.3f}x median of {args.pairs} "
               f"pairs (min {min(ratios):.3f}, max {max(ratios):.3f})")
+
+    print("== the VFIO check, largest map, vs a device_add/device_del "
+          "round trip")
+    figures = vfio_check_us(args.unit)
+    trip, replied = device_round_trip_us(args.qemu)
+    check, lst = figures[4096][:2]
+    print(f"   usb-kbd device_add + device_del, median of 200: {trip:.0f} us"
+          f" to DEVICE_DELETED ({replied:.0f} us to device_del's reply)")
+    print(f"   check, 4,096 usable ranges: {check:.2f} us, "
+          f"{100 * check / trip:.3f} % of the round trip (goal < 1 %: "
+          f"{'met' if check < trip / 100 else 'not met'}); "
+          f"{100 * check / replied:.2f} % of the commands' replies")
+    print(f"   with building the range list (QEMU's own, at container "
+          f"set-up): {check + lst:.1f} us, {100 * (check + lst) / trip:.2f} "
+          f"% of the round trip")
+    for n, (c, lst, upstream) in sorted(figures.items()):
+        print(f"   {n:>6,} ranges: check {c:7.2f} us; building the list "
+              f"{lst:6.1f} us (with range_list_insert, as in QEMU 10.0: "
+              f"{upstream:9.1f} us)")
+    growth = figures[16384][0] / figures[1024][0]
+    lgrowth = figures[16384][1] / figures[1024][1]
+    print(f"   1,024 -> 16,384 ranges (16x): check {growth:.1f}x, list "
+          f"{lgrowth:.1f}x (goal: linear, at most 20x: "
+          f"{verdict(max(growth, lgrowth), 20)}); with range_list_insert "
+          f"{figures[16384][2] / figures[1024][2]:.0f}x")
 
     print("== memory slots: RAM sections of system memory vs RAM pieces")
     for name, machine in CONFIGS:

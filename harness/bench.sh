@@ -5,4 +5,5 @@
 set -euo pipefail
 "$(dirname "$0")/bench-planner.sh" "$1" "$2"
 /usr/bin/python3 "$(dirname "$0")/bench-startup.py" \
-    --qemu "$(realpath "$2")/obj/qemu-system-aarch64"
+    --qemu "$(realpath "$2")/obj/qemu-system-aarch64" \
+    --unit "$(realpath "$2")/obj/tests/unit/test-memmap"

@@ -553,43 +553,86 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
     return ok;
 }
 
+void memmap_range_list_add(GList **list, GList **last, Range *r)
+{
+    if (*last && !(*last)->next && range_compare((*last)->data, r) < 0) {
+        /* after the tail: g_list_append() from the tail takes one step */
+        *last = g_list_append(*last, r)->next;
+        return;
+    }
+    *list = range_list_insert(*list, r);
+    *last = g_list_last(*list);
+}
+
+static GList *prepend_range(GList *list, uint64_t lob, uint64_t upb)
+{
+    Range *r = g_new(Range, 1);
+
+    range_set_bounds(r, lob, upb);
+    return g_list_prepend(list, r);
+}
+
+GList *memmap_ranges_windows(GList *usable)
+{
+    GList *windows = NULL;
+    uint64_t next = 0;
+
+    /* next: the lowest address above the usable ranges seen so far */
+    for (GList *l = usable; l; l = l->next) {
+        if (range_lob(l->data) > next) {
+            windows = prepend_range(windows, next, range_lob(l->data) - 1);
+        }
+        if (range_upb(l->data) == UINT64_MAX) {
+            return g_list_reverse(windows);
+        }
+        next = MAX(next, range_upb(l->data) + 1);
+    }
+    windows = prepend_range(windows, next, UINT64_MAX);
+    return g_list_reverse(windows);
+}
+
 bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
                           Range *window)
 {
-    GList *gaps = NULL, *g;
-    bool inside = true;
+    GList *u = usable, *prev = NULL;
 
-    /* both lists are sorted and disjoint: one walk over each */
-    range_inverse_array(usable, &gaps, 0, UINT64_MAX);
-    g = gaps;
-    for (GList *r = ram; r && inside; r = r->next) {
-        while (g && range_upb(g->data) < range_lob(r->data)) {
-            g = g->next;
+    /*
+     * Both lists are sorted, and @usable merged: a RAM range fits when
+     * one usable range holds it.  One walk over each list.
+     */
+    for (GList *r = ram; r; r = r->next) {
+        while (u && range_upb(u->data) < range_lob(r->data)) {
+            prev = u;
+            u = u->next;
         }
-        if (g && range_overlaps_range(r->data, g->data)) {
-            *bad_ram = *(Range *)r->data;
-            *window = *(Range *)g->data;
-            inside = false;
+        if (u && range_contains_range(u->data, r->data)) {
+            continue;
         }
+        /* the first window that @r overlaps: before @u, or after it */
+        *bad_ram = *(Range *)r->data;
+        if (!u || range_lob(u->data) > range_lob(r->data)) {
+            range_set_bounds(window, prev ? range_upb(prev->data) + 1 : 0,
+                             u ? range_lob(u->data) - 1 : UINT64_MAX);
+        } else {
+            range_set_bounds(window, range_upb(u->data) + 1,
+                             u->next ? range_lob(u->next->data) - 1 :
+                                       UINT64_MAX);
+        }
+        return false;
     }
-    g_list_free_full(gaps, g_free);
-    return inside;
+    return true;
 }
 
 GList *memmap_ranges_clip(GList *usable, const Range *r)
 {
     GList *parts = NULL;
 
-    for (GList *l = usable; l; l = l->next) {
-        Range *part;
-
+    for (GList *l = usable; l && range_lob(l->data) <= r->upb; l = l->next) {
         if (!range_overlaps_range(l->data, r)) {
             continue;
         }
-        part = g_new(Range, 1);
-        range_set_bounds(part, MAX(range_lob(l->data), r->lob),
-                         MIN(range_upb(l->data), r->upb));
-        parts = g_list_append(parts, part);
+        parts = prepend_range(parts, MAX(range_lob(l->data), r->lob),
+                              MIN(range_upb(l->data), r->upb));
     }
-    return parts;
+    return g_list_reverse(parts);
 }

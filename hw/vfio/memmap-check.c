@@ -99,14 +99,13 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
         g_strdup_printf("guest memory must end below 0x%" PRIx64, base) :
         g_strdup_printf("a memmap hole at 0x%" PRIx64 " of size 0x%" PRIx64
                         " keeps guest RAM out of it", base, size);
-    GList *gaps = NULL;
+    GList *gaps = memmap_ranges_windows(usable);
 
     error_setg(errp, "%s 0x%" PRIx64 "-0x%" PRIx64 " overlaps 0x%" PRIx64
                "-0x%" PRIx64 ", which the host IOMMU cannot map for this "
                "device; %s", what, bad->lob, bad->upb, window->lob,
                window->upb, fix);
 
-    range_inverse_array(usable, &gaps, 0, UINT64_MAX);
     error_append_hint(errp, "Unusable IOVA windows of the device:");
     for (GList *g = gaps; g; g = g->next) {
         error_append_hint(errp, " 0x%" PRIx64 "-0x%" PRIx64,

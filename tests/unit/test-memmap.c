@@ -655,6 +655,230 @@ static void test_clip(void)
     g_list_foreach(list, (GFunc)g_free, NULL);
 }
 
+static bool range_lists_equal(GList *a, GList *b)
+{
+    for (; a && b; a = a->next, b = b->next) {
+        if (range_lob(a->data) != range_lob(b->data) ||
+            range_upb(a->data) != range_upb(b->data)) {
+            return false;
+        }
+    }
+    return !a && !b;
+}
+
+/*
+ * memmap_ranges_inside() on random RAM against @usable: a RAM range is
+ * bad when it meets one of @windows, and the window named is the first
+ * one it meets.
+ */
+static void check_inside_as_windows(GRand *rand, GList *usable,
+                                    GList *windows)
+{
+    for (int round = 0; round < 20; round++) {
+        GList *ram = NULL;
+        Range want_bad, want_window, bad, window;
+        bool want = true;
+
+        for (int i = 0; i < g_rand_int_range(rand, 0, 4); i++) {
+            Range *r = g_new(Range, 1);
+            uint64_t lob = (uint64_t)g_rand_int_range(rand, 0, 256) << 10;
+
+            range_set_bounds(r, lob, lob + g_rand_int_range(rand, 1, 8192));
+            ram = range_list_insert(ram, r);
+        }
+        for (GList *r = ram; r && want; r = r->next) {
+            for (GList *w = windows; w; w = w->next) {
+                if (range_overlaps_range(r->data, w->data)) {
+                    want_bad = *(Range *)r->data;
+                    want_window = *(Range *)w->data;
+                    want = false;
+                    break;
+                }
+            }
+        }
+        g_assert_true(memmap_ranges_inside(usable, ram, &bad, &window) ==
+                      want);
+        if (!want) {
+            g_assert_true(range_lob(&bad) == range_lob(&want_bad) &&
+                          range_upb(&bad) == range_upb(&want_bad));
+            g_assert_true(range_lob(&window) == range_lob(&want_window) &&
+                          range_upb(&window) == range_upb(&want_window));
+        }
+        g_list_free_full(ram, g_free);
+    }
+}
+
+/*
+ * memmap_range_list_add() builds the list range_list_insert() builds,
+ * and memmap_ranges_windows() returns what range_inverse_array() does,
+ * on random ranges in address order (as kernels report them), in random
+ * order, touching, overlapping and at both ends of the address space;
+ * memmap_ranges_inside() finds what a search of those windows finds.
+ */
+static void test_range_lists_as_upstream(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(2026);
+
+    for (int round = 0; round < 2000; round++) {
+        GList *upstream = NULL, *ours = NULL, *last = NULL;
+        GList *inverse = NULL, *windows;
+        int n = g_rand_int_range(rand, 0, 40);
+        bool sorted = round % 2;
+        uint64_t at = round % 3 ? g_rand_int_range(rand, 0, 4) : 0;
+
+        for (int i = 0; i < n; i++) {
+            Range *a = g_new(Range, 1), *b = g_new(Range, 1);
+            uint64_t lob, len = g_rand_int_range(rand, 1, 4) << 12;
+
+            if (sorted) {
+                /* a gap of 0 (touching) to 3 pages after the last one */
+                lob = at + ((uint64_t)g_rand_int_range(rand, 0, 4) << 12);
+            } else {
+                lob = (uint64_t)g_rand_int_range(rand, 0, 64) << 12;
+            }
+            if (round % 5 == 0 && i == n - 1) {
+                /* the last one reaches the top of the address space */
+                lob = MAX(lob, UINT64_MAX - 0xffff);
+                len = UINT64_MAX - lob + 1;
+            }
+            if (lob > UINT64_MAX - (len - 1)) {
+                g_free(a);
+                g_free(b);
+                break;
+            }
+            range_set_bounds(a, lob, lob + len - 1);
+            *b = *a;
+            upstream = range_list_insert(upstream, a);
+            memmap_range_list_add(&ours, &last, b);
+            at = lob + len;
+        }
+        g_assert_true(range_lists_equal(ours, upstream));
+        g_assert_true(last == g_list_last(ours));
+
+        range_inverse_array(upstream, &inverse, 0, UINT64_MAX);
+        windows = memmap_ranges_windows(ours);
+        g_assert_true(range_lists_equal(windows, inverse));
+        check_inside_as_windows(rand, ours, windows);
+
+        g_list_free_full(upstream, g_free);
+        g_list_free_full(ours, g_free);
+        g_list_free_full(inverse, g_free);
+        g_list_free_full(windows, g_free);
+    }
+}
+
+/*
+ * -m perf (make bench): what the VFIO check costs a device with @n usable
+ * IOVA ranges and the largest map, MEMMAP_MAX_ENTRIES holes in RAM: the
+ * range list built as the kernel reports it, in address order, with
+ * memmap_range_list_add() as QEMU does now and with range_list_insert()
+ * as QEMU 10.0 did; then memmap_ranges_inside() checking the RAM pieces
+ * (every piece fits, and RAM is above nearly all of the ranges: the
+ * check walks the whole usable list).  Prints the
+ * best of 20 runs of each (3 of the quadratic one), in microseconds.
+ */
+#define PERF_RAM_BASE (16 * TiB)
+#define PERF_HOLE(i) (PERF_RAM_BASE + 64 * MiB + (uint64_t)(i) * 128 * MiB)
+
+/*
+ * The @i-th unusable 64 KiB window between @n usable ranges: one at the
+ * end of each GiB from 8 GiB, below RAM, then the map's holes: the check
+ * walks past all of the first ones before it reaches RAM
+ */
+static uint64_t perf_window(int n, int i)
+{
+    int below = n - 1 - MEMMAP_MAX_ENTRIES;
+
+    return i < below ? (8 + (uint64_t)i) * GiB - 64 * KiB :
+                       PERF_HOLE(i - below);
+}
+
+typedef struct PerfCheck {
+    int n;
+    bool upstream;
+    GList *usable;
+    GList *ram;
+} PerfCheck;
+
+static double perf_best_us(void (*fn)(PerfCheck *), PerfCheck *p, int runs)
+{
+    double best = G_MAXDOUBLE;
+
+    for (int i = 0; i < runs; i++) {
+        g_test_timer_start();
+        fn(p);
+        best = MIN(best, g_test_timer_elapsed() * 1e6);
+    }
+    return best;
+}
+
+/* @n usable ranges, each up to a window of perf_window() */
+static void perf_list(PerfCheck *p)
+{
+    GList *last = NULL;
+
+    g_list_free_full(g_steal_pointer(&p->usable), g_free);
+    for (int i = 0; i < p->n; i++) {
+        Range *r = g_new(Range, 1);
+
+        range_set_bounds(r, i ? perf_window(p->n, i - 1) + 64 * KiB : 0,
+                         i < p->n - 1 ? perf_window(p->n, i) - 1 :
+                                        UINT64_MAX);
+        if (p->upstream) {
+            p->usable = range_list_insert(p->usable, r);
+        } else {
+            memmap_range_list_add(&p->usable, &last, r);
+        }
+    }
+}
+
+/* 100 checks, for the timer's resolution */
+static void perf_inside(PerfCheck *p)
+{
+    Range bad, window;
+
+    for (int i = 0; i < 100; i++) {
+        g_assert_true(memmap_ranges_inside(p->usable, p->ram, &bad,
+                                           &window));
+    }
+}
+
+static void test_perf_vfio_check(void)
+{
+    g_autoptr(MemMapRangeList) entries = NULL;
+    g_autoptr(MemMapLayout) layout = NULL;
+    g_autoptr(GString) str = g_string_new("");
+    MemMapConstraints c = {
+        .ram_size = 4 * GiB, .default_base = PERF_RAM_BASE,
+        .align = 64 * KiB,
+    };
+    GList *ram;
+
+    /* the largest map: its holes 64 KiB each, 128 MiB apart */
+    for (int i = 0; i < MEMMAP_MAX_ENTRIES; i++) {
+        g_string_append_printf(str, "%smemmap.%d.type=hole,memmap.%d.base=%"
+                               PRIu64 ",memmap.%d.size=64K", i ? "," : "",
+                               i, i, PERF_HOLE(i), i);
+    }
+    entries = parse(str->str);
+    layout = memmap_layout_new(entries, &c, &error_abort);
+    ram = memmap_layout_ram_ranges(layout);
+    g_assert_cmpuint(g_list_length(ram), ==, MEMMAP_MAX_ENTRIES + 1);
+    for (int n = 1024; n <= 16384; n *= 2) {
+        PerfCheck ours = { .n = n, .ram = ram };
+        PerfCheck upstream = { .n = n, .upstream = true };
+        double list = perf_best_us(perf_list, &ours, 20);
+        double check = perf_best_us(perf_inside, &ours, 20) / 100;
+
+        g_test_message("perf: %d ranges: check %.3f us, list %.1f us, "
+                       "range_list_insert list %.1f us", n, check, list,
+                       perf_best_us(perf_list, &upstream, 3));
+        g_list_free_full(ours.usable, g_free);
+        g_list_free_full(upstream.usable, g_free);
+    }
+    g_list_free_full(ram, g_free);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -690,6 +914,11 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/inside/adjacent", test_inside_adjacent);
     g_test_add_func("/memmap/inside/empty", test_inside_empty);
     g_test_add_func("/memmap/inside/64bit-edges", test_inside_64bit_edges);
+    g_test_add_func("/memmap/range-lists-as-upstream",
+                    test_range_lists_as_upstream);
+    if (g_test_perf()) {
+        g_test_add_func("/memmap/perf/vfio-check", test_perf_vfio_check);
+    }
 
     return g_test_run();
 }

@@ -178,6 +178,29 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
                          Error **errp);
 
 /**
+ * memmap_range_list_add: add a range to a sorted list of ranges
+ * @list: the sorted GList of #Range, as range_list_insert() builds it
+ * @last: the link of the range added last; NULL before the first
+ * @r: the range to add, which the list takes
+ *
+ * Does what range_list_insert() does (ranges that touch or overlap are
+ * merged), in constant time when @r lies after the range added last,
+ * the order in which kernels report IOVA ranges.  Other orders cost
+ * what range_list_insert() costs.
+ */
+void memmap_range_list_add(GList **list, GList **last, Range *r);
+
+/**
+ * memmap_ranges_windows: the windows between usable ranges
+ * @usable: sorted GList of #Range, as built by range_list_insert()
+ *
+ * Returns: a sorted GList of newly allocated #Range: the parts of the
+ * 64-bit address space outside @usable, what range_inverse_array()
+ * returns over [0, UINT64_MAX], in time linear in the length of @usable.
+ */
+GList *memmap_ranges_windows(GList *usable);
+
+/**
  * memmap_ranges_inside: whether guest RAM lies inside usable ranges
  * @usable: sorted GList of #Range, as built by range_list_insert(): the
  *     IOVA ranges a host IOMMU can map
@@ -186,7 +209,8 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
  * @window: set to the first unusable window that @bad_ram overlaps
  *
  * Returns: true when every range of @ram lies inside the union of
- * @usable; false, with @bad_ram and @window set, otherwise.
+ * @usable; false, with @bad_ram and @window set, otherwise.  Takes time
+ * linear in the length of both lists.
  */
 bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
                           Range *window);

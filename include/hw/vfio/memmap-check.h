@@ -9,6 +9,8 @@
 
 #include "qemu/range.h"
 #include "exec/hwaddr.h"
+/* memmap_range_list_add(), for the IOVA ranges of a container */
+#include "hw/core/memmap.h"
 
 typedef struct VFIOContainerBase VFIOContainerBase;
 typedef struct VFIODevice VFIODevice;
