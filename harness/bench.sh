@@ -3,7 +3,11 @@
 # make bench: the benchmarks (not tests).  Each prints ratios measured
 # side by side in one run.  Usage: bench.sh REPO_DIR BUILD_DIR
 set -euo pipefail
+build=$(realpath "$2")
 "$(dirname "$0")/bench-planner.sh" "$1" "$2"
+"$(dirname "$0")/guest-assets.sh" "$build" > /dev/null
 /usr/bin/python3 "$(dirname "$0")/bench-startup.py" \
-    --qemu "$(realpath "$2")/obj/qemu-system-aarch64" \
-    --unit "$(realpath "$2")/obj/tests/unit/test-memmap"
+    --qemu "$build/obj/qemu-system-aarch64" \
+    --unit "$build/obj/tests/unit/test-memmap" \
+    --kernel "$build/guest/vmlinuz-arm64" \
+    --initrd "$build/guest/initramfs-arm64.cpio.gz"

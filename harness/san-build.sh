@@ -14,8 +14,8 @@
 # libqemuutil.a).
 #
 # Usage: san-build.sh REPO_DIR BUILD_DIR
-# MEMMAP_SAN_SYSTEM=1 adds qemu-system-aarch64 and memmap-test (about
-# 1200 more compile steps; not built by default, see harness/san-layer.sh).
+# With qemu-system-aarch64, qemu-img and memmap-test (about 1,300 more
+# compile steps); MEMMAP_SAN_SYSTEM=0 leaves them out.
 # Prints the seconds it took on its last line.
 set -euo pipefail
 
@@ -57,8 +57,8 @@ if [ ! -f "$san/build.ninja" ] ||
 fi
 
 targets="libqemuutil.a tests/unit/test-memmap contrib/memmap-plan/memmap-plan"
-if [ "${MEMMAP_SAN_SYSTEM:-0}" != 0 ]; then
-    targets="$targets qemu-system-aarch64 tests/qtest/memmap-test"
+if [ "${MEMMAP_SAN_SYSTEM:-1}" != 0 ]; then
+    targets="$targets qemu-system-aarch64 qemu-img tests/qtest/memmap-test"
 fi
 # shellcheck disable=SC2086
 nice -n 10 ninja -C "$san" $targets

@@ -126,8 +126,8 @@ static void check_dtb(QTestState *qts, const Piece *ram, int n)
     fdt_for_each_subnode(off, blob, 0) {
         const char *name = fdt_get_name(blob, off, NULL);
         g_autofree char *want = NULL;
-        const fdt64_t *reg;
-        const fdt32_t *node;
+        const uint8_t *reg;
+        const uint8_t *node;
         int len;
 
         if (!g_str_has_prefix(name, "memory")) {
@@ -138,12 +138,13 @@ static void check_dtb(QTestState *qts, const Piece *ram, int n)
                         "memory");
         reg = fdt_getprop(blob, off, "reg", &len);
         g_assert_cmpint(len, ==, 16);
-        found[i].base = fdt64_to_cpu(reg[0]);
-        found[i].size = fdt64_to_cpu(reg[1]);
+        /* properties are 4-byte aligned only */
+        found[i].base = fdt64_ld((const fdt64_t *)reg);
+        found[i].size = fdt64_ld((const fdt64_t *)(reg + 8));
         want = g_strdup_printf("memory@%" PRIx64, found[i].base);
         g_assert_cmpstr(name, ==, want);
         node = fdt_getprop(blob, off, "numa-node-id", &len);
-        found[i].node = node ? fdt32_to_cpu(*node) : -1;
+        found[i].node = node ? fdt32_ld((const fdt32_t *)node) : -1;
         i++;
     }
     g_assert_cmpint(i, ==, n);
@@ -627,7 +628,7 @@ static void test_snapshot(void)
 {
     const char *img_bin = g_getenv("QTEST_QEMU_IMG");
     g_autofree char *img = NULL;
-    g_autofree char *drive = NULL, *out = NULL;
+    g_autofree char *drive = NULL;
     g_autofree char *with_a = NULL, *with_b = NULL, *without = NULL;
     const char *refusal = "the guest memory map of the migration source "
         "differs from this QEMU's";
