@@ -66,14 +66,8 @@ if [ -d /sys/firmware/efi ]; then echo "efi: yes"; else echo "efi: no"; fi
 echo "acpi:$(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ' |
              sed 's/^/ /; s/ $//')"
 sed 's/^/iomem: /' /proc/iomem
-for d in /proc/device-tree/memory@*; do
-    [ -d "$d" ] || continue
-    line="dt: ${d##*/} reg=$(hexdump -v -e '/1 "%02x"' "$d/reg")"
-    if [ -e "$d/numa-node-id" ]; then
-        line="$line node=$(hexdump -v -e '/1 "%02x"' "$d/numa-node-id")"
-    fi
-    echo "$line"
-done
+. /lib/memmap-dt.sh
+print_dt_memory
 dmesg | sed -n 's/^.*\] \(ACPI: SRAT: .*\)$/log: \1/p'
 echo "=== MEMMAP-GUEST-END ==="
 poweroff -f

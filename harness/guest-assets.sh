@@ -43,7 +43,22 @@ fi
 if [ ! -f "$initrd" ] || [ "${BASH_SOURCE[0]}" -nt "$initrd" ]; then
     root=$tmp/root
     extract "$(fetch_deb "$dl" arm64 busybox-static)" ./bin/busybox "$root"
-    mkdir -p "$root"/{dev,proc,sys,sbin,usr/bin,usr/sbin}
+    mkdir -p "$root"/{dev,proc,sys,sbin,usr/bin,usr/sbin,lib}
+    # The device tree's memory nodes, one "dt: memory@... reg=<hex>
+    # [node=<hex>]" line each; also for the initramfs of
+    # harness/firmware-assets.sh, which is laid over this one
+    cat > "$root/lib/memmap-dt.sh" <<'EOF'
+print_dt_memory() {
+    for d in /proc/device-tree/memory@*; do
+        [ -d "$d" ] || continue
+        line="dt: ${d##*/} reg=$(hexdump -v -e '/1 "%02x"' "$d/reg")"
+        if [ -e "$d/numa-node-id" ]; then
+            line="$line node=$(hexdump -v -e '/1 "%02x"' "$d/numa-node-id")"
+        fi
+        echo "$line"
+    done
+}
+EOF
     cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s
@@ -56,14 +71,8 @@ case " $(cat /proc/cmdline) " in
 esac
 echo "=== MEMMAP-GUEST-BEGIN ==="
 grep '^[^ ].* : System RAM$' /proc/iomem | sed 's/^/iomem: /'
-for d in /proc/device-tree/memory@*; do
-    [ -d "$d" ] || continue
-    line="dt: ${d##*/} reg=$(hexdump -v -e '/1 "%02x"' "$d/reg")"
-    if [ -e "$d/numa-node-id" ]; then
-        line="$line node=$(hexdump -v -e '/1 "%02x"' "$d/numa-node-id")"
-    fi
-    echo "$line"
-done
+. /lib/memmap-dt.sh
+print_dt_memory
 dmesg | awk '/Early memory node ranges/ { f = 1; next }
              f && /node +[0-9]+: \[mem / {
                  print "numa: " substr($0, index($0, "node")); next }
