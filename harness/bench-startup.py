@@ -45,7 +45,11 @@ from qmplib import QMP  # noqa: E402
 
 COMMON = ["-nodefaults", "-display", "none", "-S", "-monitor", "stdio",
           "-m", "4G"]
-MAX_ENTRIES = 32  # MEMMAP_MAX_ENTRIES in include/hw/core/memmap.h
+# The largest map QEMU accepts: MEMMAP_MAX_ENTRIES entries
+MAX_ENTRIES = int(re.search(
+    r"#define MEMMAP_MAX_ENTRIES (\d+)",
+    (Path(__file__).resolve().parents[1] / "include" / "hw" / "core" /
+     "memmap.h").read_text())[1])
 
 
 def holes(n, size="64K", base=0x80000000, step=0x400000):

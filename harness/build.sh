@@ -26,25 +26,12 @@ export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 export CCACHE_BASEDIR=$build
 export CCACHE_NOHASHDIR=1
-config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
- --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
- --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
 # QEMU's configure writes the compiler into meson's cross file, where
 # meson does not add ccache by itself: name it in CC.
 export CC="ccache cc"
-stamp="$(cat "$build/qemu/.memmap-base") $CC $config_args"
-if [ ! -f "$obj/build.ninja" ] || [ "$(cat "$obj/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$obj"
-    mkdir -p "$obj"
-    # shellcheck disable=SC2086 # word splitting of config_args is wanted
-    (cd "$obj" && "$build/qemu/configure" $config_args) \
-        > "$build/configure.log" 2>&1 || {
-        tail -n 40 "$build/configure.log" >&2
-        echo "build.sh: configure failed, see $build/configure.log" >&2
-        exit 1
-    }
-    echo "$stamp" > "$obj/.memmap-config"
-fi
+. "$repo/harness/configure.sh"
+configure_qemu build.sh "$build/qemu" "$obj" "$build/configure.log" \
+    --disable-docs --enable-tools
 
 # QEMU's whole qtest-aarch64 suite runs in make check: its programs and
 # what meson says they depend on (qemu-img, qemu-storage-daemon), read

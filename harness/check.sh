@@ -118,52 +118,33 @@ run_tap planner /usr/bin/python3 "$repo/tests/planner/test-planner.py" \
 . "$repo/harness/san-layer.sh"
 
 # guest layer: Debian's arm64 kernel booted under TCG
-if "$repo/harness/guest-assets.sh" "$build" > "$logs/guest-assets.log" 2>&1
-then
-    run_tap guest-memmap /usr/bin/python3 \
-        "$repo/tests/guest/test-guest-memmap.py" \
-        --qemu "$obj/qemu-system-aarch64" \
-        --kernel "$build/guest/vmlinuz-arm64" \
-        --initrd "$build/guest/initramfs-arm64.cpio.gz"
-else
-    echo "== guest-memmap: guest assets could not be prepared"
-    tail -n 20 "$logs/guest-assets.log" | sed 's/^/   | /'
-    failed=$((failed + 1))
-fi
+run_tap_after guest-memmap "guest assets" \
+    "$repo/harness/guest-assets.sh" "$build" -- \
+    /usr/bin/python3 "$repo/tests/guest/test-guest-memmap.py" \
+    --qemu "$obj/qemu-system-aarch64" \
+    --kernel "$build/guest/vmlinuz-arm64" \
+    --initrd "$build/guest/initramfs-arm64.cpio.gz"
 
 # libvirt layer: Debian's libvirtd, a private session daemon under
 # build/libvirt, defines and starts the domain of docs/system/memmap.rst
 # on our QEMU; the map through virsh qemu-monitor-command and in the guest
-if "$repo/harness/guest-assets.sh" "$build" > "$logs/libvirt-assets.log" 2>&1
-then
-    run_tap libvirt-memmap /usr/bin/python3 \
-        "$repo/tests/libvirt/test-libvirt-memmap.py" \
-        --qemu "$obj/qemu-system-aarch64" \
-        --kernel "$build/guest/vmlinuz-arm64" \
-        --initrd "$build/guest/initramfs-arm64.cpio.gz" \
-        --doc "$repo/docs/system/memmap.rst" --workdir "$build/libvirt"
-else
-    echo "== libvirt-memmap: guest assets could not be prepared"
-    tail -n 20 "$logs/libvirt-assets.log" | sed 's/^/   | /'
-    failed=$((failed + 1))
-fi
+run_tap_after libvirt-memmap "guest assets" \
+    "$repo/harness/guest-assets.sh" "$build" -- \
+    /usr/bin/python3 "$repo/tests/libvirt/test-libvirt-memmap.py" \
+    --qemu "$obj/qemu-system-aarch64" \
+    --kernel "$build/guest/vmlinuz-arm64" \
+    --initrd "$build/guest/initramfs-arm64.cpio.gz" \
+    --doc "$repo/docs/system/memmap.rst" --workdir "$build/libvirt"
 
 # firmware layer: Debian's AAVMF (UEFI) boots the arm64 kernel with
 # ACPI; maps the firmware cannot take are refused
-if "$repo/harness/firmware-assets.sh" "$build" \
-    > "$logs/firmware-assets.log" 2>&1
-then
-    run_tap uefi-memmap /usr/bin/python3 \
-        "$repo/tests/firmware/test-uefi-memmap.py" \
-        --qemu "$obj/qemu-system-aarch64" \
-        --kernel "$build/guest/vmlinuz-arm64" \
-        --initrd "$build/firmware/initramfs-uefi.cpio.gz" \
-        --firmware "$build/firmware"
-else
-    echo "== uefi-memmap: firmware assets could not be prepared"
-    tail -n 20 "$logs/firmware-assets.log" | sed 's/^/   | /'
-    failed=$((failed + 1))
-fi
+run_tap_after uefi-memmap "firmware assets" \
+    "$repo/harness/firmware-assets.sh" "$build" -- \
+    /usr/bin/python3 "$repo/tests/firmware/test-uefi-memmap.py" \
+    --qemu "$obj/qemu-system-aarch64" \
+    --kernel "$build/guest/vmlinuz-arm64" \
+    --initrd "$build/firmware/initramfs-uefi.cpio.gz" \
+    --firmware "$build/firmware"
 
 # migration layer: a running guest migrated between two QEMUs on this
 # machine; same map: the guest goes on; different maps: refused, the

@@ -32,23 +32,9 @@ git -C "$src" checkout -q -f --detach "$commit"
 git -C "$src" clean -fdq
 
 # As harness/build.sh, with the manual; nothing is compiled here.
-config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
- --enable-fdt=system --enable-docs --disable-download --disable-install-blobs \
- --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
-stamp="$(cat "$build/qemu/.memmap-base") $config_args"
-if [ ! -f "$obj/build.ninja" ] ||
-   [ "$(cat "$obj/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$obj"
-    mkdir -p "$obj"
-    # shellcheck disable=SC2086 # word splitting of config_args is wanted
-    (cd "$obj" && nice -n 10 "$src/configure" $config_args) \
-        > "$dir/configure.log" 2>&1 || {
-        tail -n 40 "$dir/configure.log" >&2
-        echo "docs-check.sh: configure failed, see $dir/configure.log" >&2
-        exit 1
-    }
-    echo "$stamp" > "$obj/.memmap-config"
-fi
+. "$repo/harness/configure.sh"
+configure_qemu docs-check.sh "$src" "$obj" "$dir/configure.log" \
+    --enable-docs --enable-tools
 if ! grep -q -- "-W -Dkerneldoc_werror=1" "$obj/build.ninja"; then
     echo "docs-check.sh: Sphinx does not run with -W" >&2
     exit 1

@@ -36,25 +36,11 @@ export CCACHE_BASEDIR=$build
 export CCACHE_NOHASHDIR=1
 export CC="ccache clang-14"
 export CXX="ccache clang++-14"
-config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
- --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
- --enable-asan --enable-ubsan --extra-cflags=-fsanitize=fuzzer-no-link \
- --extra-ldflags=-fsanitize=fuzzer-no-link \
- --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
-stamp="$(cat "$build/qemu/.memmap-base") $CC $config_args"
-if [ ! -f "$san/build.ninja" ] ||
-    [ "$(cat "$san/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$san"
-    mkdir -p "$san"
-    # shellcheck disable=SC2086 # word splitting of config_args is wanted
-    (cd "$san" && nice -n 10 "$build/qemu/configure" $config_args) \
-        > "$build/san-configure.log" 2>&1 || {
-        tail -n 40 "$build/san-configure.log" >&2
-        echo "san-build.sh: configure failed, see $build/san-configure.log" >&2
-        exit 1
-    }
-    echo "$stamp" > "$san/.memmap-config"
-fi
+. "$repo/harness/configure.sh"
+configure_qemu san-build.sh "$build/qemu" "$san" "$build/san-configure.log" \
+    --disable-docs --enable-asan --enable-ubsan \
+    --extra-cflags=-fsanitize=fuzzer-no-link \
+    --extra-ldflags=-fsanitize=fuzzer-no-link
 
 targets="libqemuutil.a tests/unit/test-memmap contrib/memmap-plan/memmap-plan"
 if [ "${MEMMAP_SAN_SYSTEM:-1}" != 0 ]; then

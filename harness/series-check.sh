@@ -46,23 +46,9 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 export CCACHE_BASEDIR=$dir
 export CCACHE_NOHASHDIR=1
 export CC="ccache cc"
-config_args="--python=/usr/bin/python3 --target-list=aarch64-softmmu \
- --enable-fdt=system --disable-docs --disable-download --disable-install-blobs \
- --enable-tools --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu"
-stamp="$(cat "$build/qemu/.memmap-base") $CC $config_args"
-if [ ! -f "$obj/build.ninja" ] ||
-   [ "$(cat "$obj/.memmap-config" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$obj"
-    mkdir -p "$obj"
-    # shellcheck disable=SC2086 # word splitting of config_args is wanted
-    (cd "$obj" && nice -n 10 "$src/configure" $config_args) \
-        > "$logs/configure.log" 2>&1 || {
-        tail -n 40 "$logs/configure.log" >&2
-        echo "series-check.sh: configure failed" >&2
-        exit 1
-    }
-    echo "$stamp" > "$obj/.memmap-config"
-fi
+. "$repo/harness/configure.sh"
+configure_qemu series-check.sh "$src" "$obj" "$logs/configure.log" \
+    --disable-docs --enable-tools
 # Firmware as harness/build.sh gives it to the build tree.
 "$repo/harness/bundle-firmware.sh" "$obj"
 

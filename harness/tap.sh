@@ -86,3 +86,24 @@ run_tap() {
     count_tap "$1"
 }
 
+
+# run_tap_after NAME WHAT PREP... -- COMMAND...: prepare a layer's
+# assets with PREP (its output to $logs/NAME-assets.log), then run_tap
+# NAME COMMAND...; a PREP that fails counts as one failure, said with
+# WHAT and the tail of its log
+run_tap_after() {
+    local name=$1 what=$2 prep=()
+    shift 2
+    while [ "$1" != -- ]; do
+        prep+=("$1")
+        shift
+    done
+    shift
+    if "${prep[@]}" > "$logs/$name-assets.log" 2>&1; then
+        run_tap "$name" "$@"
+    else
+        echo "== $name: $what could not be prepared"
+        tail -n 20 "$logs/$name-assets.log" | sed 's/^/   | /'
+        failed=$((failed + 1))
+    fi
+}

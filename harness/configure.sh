@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# Sourced by build.sh, san-build.sh, series-check.sh and docs-check.sh:
+# configure a QEMU build directory as every build of the harness does.
+#
+# configure_qemu NAME SRC OBJ LOG [ARGS...]
+#   Configures the QEMU tree SRC into OBJ for aarch64-softmmu with the
+#   options all our builds share, plus ARGS, at nice 10 -- only when OBJ
+#   was not configured so before: the fetched base ($build/qemu's
+#   .memmap-base), $CC and the options are OBJ's stamp.  Configure's
+#   output goes to LOG; when it fails, its tail and a line naming NAME go
+#   to stderr and the status is 1.
+
+configure_qemu() {
+    local name=$1 src=$2 obj=$3 log=$4 args stamp
+    shift 4
+    args="--python=/usr/bin/python3 --target-list=aarch64-softmmu"
+    args="$args --enable-fdt=system --disable-download"
+    args="$args --disable-install-blobs"
+    args="$args --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu $*"
+    stamp="$(cat "$build/qemu/.memmap-base") ${CC:-cc} $args"
+    if [ -f "$obj/build.ninja" ] &&
+       [ "$(cat "$obj/.memmap-config" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    rm -rf "$obj"
+    mkdir -p "$obj"
+    # shellcheck disable=SC2086 # word splitting of args is wanted
+    if ! (cd "$obj" && nice -n 10 "$src/configure" $args) > "$log" 2>&1
+    then
+        tail -n 40 "$log" >&2
+        echo "$name: configure failed, see $log" >&2
+        return 1
+    fi
+    echo "$stamp" > "$obj/.memmap-config"
+}
