@@ -22,14 +22,11 @@ flock 9
 
 # ccache shared by every clone on this machine: paths under the build
 # folder are hashed relative to it, so a fresh clone hits the cache.
-export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
-export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-export CCACHE_BASEDIR=$build
-export CCACHE_NOHASHDIR=1
+. "$repo/harness/configure.sh"
+use_ccache "$build"
 # QEMU's configure writes the compiler into meson's cross file, where
 # meson does not add ccache by itself: name it in CC.
 export CC="ccache cc"
-. "$repo/harness/configure.sh"
 configure_qemu build.sh "$build/qemu" "$obj" "$build/configure.log" \
     --disable-docs --enable-tools
 

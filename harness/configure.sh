@@ -35,3 +35,13 @@ configure_qemu() {
     fi
     echo "$stamp" > "$obj/.memmap-config"
 }
+
+# use_ccache BASEDIR: compile through the ccache that every clone on this
+# machine shares (/var/cache/memmap-ccache), paths under BASEDIR hashed
+# relative to it, so that a fresh clone hits the cache
+use_ccache() {
+    export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
+    export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+    export CCACHE_BASEDIR=$1
+    export CCACHE_NOHASHDIR=1
+}

@@ -30,13 +30,10 @@ mkdir -p "$san"
 exec 8> "$build/.san-lock"
 flock 8
 
-export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
-export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-export CCACHE_BASEDIR=$build
-export CCACHE_NOHASHDIR=1
+. "$repo/harness/configure.sh"
+use_ccache "$build"
 export CC="ccache clang-14"
 export CXX="ccache clang++-14"
-. "$repo/harness/configure.sh"
 configure_qemu san-build.sh "$build/qemu" "$san" "$build/san-configure.log" \
     --disable-docs --enable-asan --enable-ubsan \
     --extra-cflags=-fsanitize=fuzzer-no-link \

@@ -41,12 +41,9 @@ git -C "$src" clean -fdq
 
 # The same configuration and ccache as harness/build.sh; the cache's
 # base directory is this tree's root so that qemu/ and obj/ hash alike.
-export CCACHE_DIR=${CCACHE_DIR:-/var/cache/memmap-ccache}
-export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-export CCACHE_BASEDIR=$dir
-export CCACHE_NOHASHDIR=1
-export CC="ccache cc"
 . "$repo/harness/configure.sh"
+use_ccache "$dir"
+export CC="ccache cc"
 configure_qemu series-check.sh "$src" "$obj" "$logs/configure.log" \
     --disable-docs --enable-tools
 # Firmware as harness/build.sh gives it to the build tree.
