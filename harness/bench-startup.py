@@ -63,21 +63,49 @@ CONFIGS = [("no map", "virt"), ("1 hole", "virt" + holes(1)),
            (f"{MAX_ENTRIES} x 2M", "virt" + holes(MAX_ENTRIES, "2M"))]
 
 
-def run(qemu, machine, monitor="quit\n", prefix=()):
-    p = subprocess.run([*prefix, qemu, *COMMON, "-M", machine],
+def run(qemu, machine, monitor="quit\n", prefix=(), extra=()):
+    p = subprocess.run([*prefix, qemu, *COMMON, "-M", machine, *extra],
                        input=monitor, capture_output=True, text=True,
                        check=True)
     return p
 
 
-def instructions(qemu, machine):
+# Where the instructions of a start-up go: a /memory node of the device
+# tree each (boot.c, libfdt), and the memory core's transactions, which
+# render the flat views and address-space dispatch of every RAM region
+PROFILED = ("fdt_add_memory_node", "memory_region_transaction_commit")
+
+
+def instructions(qemu, machine, extra=(), profile=False):
+    """Instructions of one start-up; with profile, also {function:
+    inclusive instructions} for PROFILED"""
     with tempfile.NamedTemporaryFile() as out:
         p = run(qemu, machine, prefix=("valgrind", "--tool=callgrind",
-                                       f"--callgrind-out-file={out.name}"))
-    m = re.search(r"Collected : (\d+)", p.stderr)
-    if not m:
-        raise RuntimeError("callgrind printed no total:\n" + p.stderr)
-    return int(m.group(1))
+                                       f"--callgrind-out-file={out.name}"),
+                extra=extra)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        if not m:
+            raise RuntimeError("callgrind printed no total:\n" + p.stderr)
+        if not profile:
+            return int(m.group(1))
+        text = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                               "--threshold=100", out.name],
+                              capture_output=True, text=True,
+                              check=True).stdout
+    found = {}
+    for f in PROFILED:
+        hit = re.search(r"^\s*([\d,]+) .*:" + f + r" \[", text, re.M)
+        found[f] = int(hit[1].replace(",", "")) if hit else 0
+    return int(m.group(1)), found
+
+
+def numa(nodes):
+    """-m 4224M in nodes NUMA nodes of their own memory backend each"""
+    args = ["-m", "4224M"]
+    for i in range(nodes):
+        args += ["-object", f"memory-backend-ram,id=m{i},size="
+                 f"{4224 // nodes}M", "-numa", f"node,nodeid={i},memdev=m{i}"]
+    return args
 
 
 def wall(qemu, machine):
@@ -219,10 +247,11 @@ def main():
     args = ap.parse_args()
 
     print("== start-up to 'quit', -M virt -m 4G -S")
-    base_ins = instructions(args.qemu, CONFIGS[0][1])
+    base_ins, base_prof = instructions(args.qemu, CONFIGS[0][1],
+                                       profile=True)
     print(f"   {CONFIGS[0][0]:>10}: {base_ins:,} instructions")
     for name, machine in CONFIGS[1:]:
-        ins = instructions(args.qemu, machine)
+        ins, prof = instructions(args.qemu, machine, profile=True)
         ratios = []
         for _ in range(args.pairs):
             a = wall(args.qemu, machine)
@@ -233,6 +262,22 @@ def main():
               f"(goal <= 1.02: {verdict(r, 1.02)}); wall time "
               f"{statistics.median(ratios):.3f}x median of {args.pairs} "
               f"pairs (min {min(ratios):.3f}, max {max(ratios):.3f})")
+        more = ins - base_ins
+        if more > 0:
+            parts = ", ".join(f"{f} {prof[f] - base_prof[f]:+,}"
+                              for f in PROFILED)
+            print(f"   {'':>10}  the {more:+,} instructions: {parts} "
+                  f"(inclusive, callgrind)")
+
+    # The control: as many RAM regions and /memory nodes without a map,
+    # from NUMA nodes of a memory backend each; what they cost QEMU is
+    # what a map's pieces cost it, less the map's own code
+    one = instructions(args.qemu, "virt", numa(1))
+    many = instructions(args.qemu, "virt", numa(MAX_ENTRIES + 1))
+    print(f"   control, no map: {MAX_ENTRIES + 1} NUMA nodes of a memory "
+          f"backend each vs 1 (-m 4224M): {many:,} instructions, "
+          f"{many / one:.3f}x (as many RAM regions and /memory nodes as "
+          f"{MAX_ENTRIES} holes make)")
 
     boot_bench(args.qemu, args.kernel, args.initrd, args.boot_pairs)
 
