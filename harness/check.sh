@@ -23,6 +23,8 @@ export QTEST_QEMU_IMG=$obj/qemu-img
 if MEMMAP_HUGETLBFS=$("$repo/harness/hugepages.sh" "$build" 2> "$logs/hugepages.log")
 then
     export MEMMAP_HUGETLBFS
+    # unmounted at the end, so that the build folder can be removed
+    trap 'umount "$MEMMAP_HUGETLBFS" 2> /dev/null || true' EXIT
 else
     # memmap-test skips its hugepage cases without one: that is a failure
     echo "== hugepages: no hugetlbfs for memmap-test's backend page-size" \

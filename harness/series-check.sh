@@ -51,6 +51,8 @@ configure_qemu series-check.sh "$src" "$obj" "$logs/configure.log" \
 
 if MEMMAP_HUGETLBFS=$("$repo/harness/hugepages.sh" "$build" 2>&1); then
     export MEMMAP_HUGETLBFS
+    # unmounted at the end, so that the build folder can be removed
+    trap 'umount "$MEMMAP_HUGETLBFS" 2> /dev/null || true' EXIT
 else
     echo "series-check.sh: $MEMMAP_HUGETLBFS" >&2
     exit 1
