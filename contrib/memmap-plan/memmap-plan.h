@@ -74,17 +74,6 @@ typedef struct HostReport {
 
 HostReport *host_report_from_sysfs(const char *root, const char *host,
                                    char **only, Error **errp);
-/*
- * host_report_load: read the JSON report at @path ("-": standard input)
- * host_report_read: the same with @reader, which keeps its buffers from
- *     one report to the next (one reader per thread)
- */
-typedef struct HostReportReader HostReportReader;
-HostReportReader *host_report_reader_new(void);
-void host_report_reader_free(HostReportReader *reader);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostReportReader, host_report_reader_free)
-HostReport *host_report_read(HostReportReader *reader, const char *path,
-                             Error **errp);
 HostReport *host_report_load(const char *path, Error **errp);
 GString *host_report_to_json(const HostReport *report);
 void host_report_free(HostReport *report);

@@ -103,7 +103,6 @@ typedef struct PlanReader {
 static gpointer plan_read(gpointer opaque)
 {
     PlanReader *r = opaque;
-    g_autoptr(HostReportReader) reader = host_report_reader_new();
     unsigned i, merged = 1024;
 
     for (i = r->first; i < r->count; i += r->step) {
@@ -112,7 +111,7 @@ static gpointer plan_read(gpointer opaque)
         if (i > qatomic_read(r->first_bad)) {
             break;
         }
-        report = host_report_read(reader, r->reports[i], &r->err);
+        report = host_report_load(r->reports[i], &r->err);
         if (!report) {
             unsigned old = qatomic_read(r->first_bad);
 
@@ -571,7 +570,6 @@ static unsigned check_report(const HostReport *report, GList *ram,
 
 int check_main(const PlanOptions *o, const char *str, char **reports)
 {
-    g_autoptr(HostReportReader) reader = NULL;
     g_autoptr(MemMapRangeList) memmap = NULL;
     g_autoptr(MemMapLayout) layout = NULL;
     MemMapConstraints c = plan_constraints(o);
@@ -594,10 +592,8 @@ int check_main(const PlanOptions *o, const char *str, char **reports)
         return EXIT_BAD_INPUT;
     }
     ram = memmap_layout_ram_ranges(layout);
-    reader = host_report_reader_new();
     for (i = 0; reports[i]; i++) {
-        g_autoptr(HostReport) report = host_report_read(reader, reports[i],
-                                                        &err);
+        g_autoptr(HostReport) report = host_report_load(reports[i], &err);
 
         if (!report) {
             error_report_err(err);

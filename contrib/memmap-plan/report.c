@@ -21,7 +21,6 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/unicode.h"
-#include "qemu/units.h"
 #include "qobject/json-writer.h"
 #include "memmap-plan.h"
 
@@ -575,10 +574,10 @@ static bool json_region_member(JsonReader *r, const JsonPath *where, int key,
             return false;
         }
         if (!resv_type_parse(type, len, &reg->type)) {
-            g_autofree char *p = json_printable(type, len);
-
+            /* no control character: json_member_text() refused those */
             return json_fail(r, where, errp,
-                             "unknown reserved region type '%s'", p);
+                             "unknown reserved region type '%.*s'",
+                             (int)len, type);
         }
         return true;
     }
@@ -809,35 +808,10 @@ static bool json_plain_ascii(const char *buf, size_t size)
     return true;
 }
 
-struct HostReportReader {
-    struct json_tokener *tok;
-    GByteArray *buf;
-};
-
-HostReportReader *host_report_reader_new(void)
-{
-    HostReportReader *reader = g_new0(HostReportReader, 1);
-
-    reader->tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
-    json_tokener_set_flags(reader->tok, JSON_TOKENER_STRICT |
-                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
-    reader->buf = g_byte_array_new();
-    return reader;
-}
-
-void host_report_reader_free(HostReportReader *reader)
-{
-    if (reader) {
-        json_tokener_free(reader->tok);
-        g_byte_array_unref(reader->buf);
-        g_free(reader);
-    }
-}
-
 /* Read @buf as a JSON document with json-c */
-static json_object *json_parse(const JsonReader *r, struct json_tokener *tok,
-                               Error **errp)
+static json_object *json_parse(const JsonReader *r, Error **errp)
 {
+    struct json_tokener *tok;
     enum json_tokener_error err;
     json_object *obj;
     const char *bad;
@@ -850,11 +824,14 @@ static json_object *json_parse(const JsonReader *r, struct json_tokener *tok,
                      "NUL character");
         return NULL;
     }
+    tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
     /* with the NUL after the text, so that json-c sees where it ends */
-    json_tokener_reset(tok);
     obj = json_tokener_parse_ex(tok, r->buf, r->size + 1);
     err = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
     if (err == json_tokener_error_depth) {
         json_fail_at(r, end, errp, "nested deeper than a host report");
         return NULL;
@@ -873,81 +850,30 @@ static json_object *json_parse(const JsonReader *r, struct json_tokener *tok,
     return obj;
 }
 
-/*
- * Read the file at @path ("-": standard input) into @buf, with a NUL
- * after its @size bytes.
- */
-static bool read_report_file(const char *path, const char *name,
-                             GByteArray *buf, size_t *size, Error **errp)
-{
-    bool is_stdin = !strcmp(path, "-");
-    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    size_t len = 0;
-    struct stat st;
-    bool ok = false;
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "cannot open %s", name);
-        return false;
-    }
-    /* room for the whole of a regular file and the NUL, in one read */
-    g_byte_array_set_size(buf, fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                          st.st_size < INT_MAX ? st.st_size + 1 : 64 * KiB);
-    for (;;) {
-        ssize_t n;
-
-        if (len == buf->len) {
-            if (len > INT_MAX) {
-                error_setg(errp, "%s: larger than 2 GiB", name);
-                goto out;
-            }
-            g_byte_array_set_size(buf, len * 2);
-        }
-        n = read(fd, buf->data + len, buf->len - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "cannot read %s", name);
-            goto out;
-        }
-        if (!n) {
-            break;
-        }
-        len += n;
-    }
-    if (len >= INT_MAX) {
-        error_setg(errp, "%s: larger than 2 GiB", name);
-        goto out;
-    }
-    if (len == buf->len) {
-        g_byte_array_set_size(buf, len + 1);
-    }
-    buf->data[len] = 0;
-    *size = len;
-    ok = true;
-out:
-    if (!is_stdin) {
-        close(fd);
-    }
-    return ok;
-}
-
-HostReport *host_report_read(HostReportReader *reader, const char *path,
-                             Error **errp)
+HostReport *host_report_load(const char *path, Error **errp)
 {
     g_autoptr(HostReport) report = host_report_new();
-    const char *name = strcmp(path, "-") ? path : "(stdin)";
+    g_autoptr(GError) gerr = NULL;
+    g_autofree char *buf = NULL;
+    bool is_stdin = !strcmp(path, "-");
     json_object *obj;
     JsonReader r;
-    size_t members, size;
+    size_t members;
+    gsize size;
     bool ok;
 
-    if (!read_report_file(path, name, reader->buf, &size, errp)) {
+    if (!g_file_get_contents(is_stdin ? "/dev/stdin" : path, &buf, &size,
+                             &gerr)) {
+        error_setg(errp, "%s", gerr->message);
         return NULL;
     }
-    r = (JsonReader) { name, (const char *)reader->buf->data, size };
-    obj = json_parse(&r, reader->tok, errp);
+    r = (JsonReader) { is_stdin ? "(stdin)" : path, buf, size };
+    if (size >= INT_MAX) {
+        error_setg(errp, "%s: larger than 2 GiB", r.file);
+        return NULL;
+    }
+
+    obj = json_parse(&r, errp);
     if (!obj) {
         return NULL;
     }
@@ -964,11 +890,4 @@ HostReport *host_report_read(HostReportReader *reader, const char *path,
         return NULL;
     }
     return g_steal_pointer(&report);
-}
-
-HostReport *host_report_load(const char *path, Error **errp)
-{
-    g_autoptr(HostReportReader) reader = host_report_reader_new();
-
-    return host_report_read(reader, path, errp);
 }
