@@ -555,9 +555,15 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
 
 void memmap_range_list_add(GList **list, GList **last, Range *r)
 {
-    if (*last && !(*last)->next && range_compare((*last)->data, r) < 0) {
-        /* after the tail: g_list_append() from the tail takes one step */
-        *last = g_list_append(*last, r)->next;
+    if (*last && range_lob(r) >= range_lob((*last)->data)) {
+        if (range_compare((*last)->data, r) < 0) {
+            /* after the tail: g_list_append() from the tail is one step */
+            *last = g_list_append(*last, r)->next;
+        } else {
+            /* touches or overlaps the tail, and nothing follows it */
+            range_extend((*last)->data, r);
+            g_free(r);
+        }
         return;
     }
     *list = range_list_insert(*list, r);

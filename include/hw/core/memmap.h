@@ -180,13 +180,14 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
 /**
  * memmap_range_list_add: add a range to a sorted list of ranges
  * @list: the sorted GList of #Range, as range_list_insert() builds it
- * @last: the link of the range added last; NULL before the first
+ * @last: the last link of *@list, kept by this function; NULL while
+ *     *@list is empty
  * @r: the range to add, which the list takes
  *
  * Does what range_list_insert() does (ranges that touch or overlap are
- * merged), in constant time when @r lies after the range added last,
- * the order in which kernels report IOVA ranges.  Other orders cost
- * what range_list_insert() costs.
+ * merged), in constant time when @r starts at or above the list's last
+ * range, the order in which kernels report IOVA ranges.  Other orders
+ * cost what range_list_insert() costs.
  */
 void memmap_range_list_add(GList **list, GList **last, Range *r);
 
