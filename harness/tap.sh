@@ -31,7 +31,7 @@ run_logged() {
 # failing test, counts as failed; "1..0 # SKIP reason" (the whole program
 # skipped) counts as one skip.  Skips are listed with their reasons.
 count_tap() {
-    local name=$1 log=$logs/$1.tap counts p f s plan status secs
+    local name=$1 log=$logs/$1.tap counts p f s plan status secs path
     status=$(cat "$log.status" 2>/dev/null || echo 255)
     secs=$(cat "$log.time" 2>/dev/null || echo 0)
     counts=$(awk '

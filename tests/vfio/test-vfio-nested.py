@@ -421,6 +421,7 @@ r planner.start q_start 3 $BASE -M "virt,$PLAN" -m 256M $RP
 r planner.add q_cmd 3 device_add "$DEV"
 r planner.peripheral q_cmd 3 qom-list "$PERIPH"
 stop 3
+
 # 13. RAM at 2^48, above what the host IOMMU can address: the device's
 # last unusable window runs to the top of the address space, no hole
 # can fix that, and the refusal says where guest memory must end.
