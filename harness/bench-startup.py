@@ -239,10 +239,7 @@ def device_round_trip_us(qemu, rounds=200):
                       bus="xhci.0")
                 q.cmd("device_del", id="kbd")
                 replies.append(time.perf_counter() - t)
-                while not any(e["event"] == "DEVICE_DELETED" and
-                              e.get("data", {}).get("device") == "kbd"
-                              for e in q.events):
-                    q.events.append(q._read())
+                q.wait_event("DEVICE_DELETED", device="kbd")
                 times.append(time.perf_counter() - t)
                 q.events.clear()
             q.cmd("quit")

@@ -80,5 +80,16 @@ class QMP:
             elif "return" in reply:
                 return reply["return"]
 
+    def wait_event(self, name, **data):
+        """Read until event name arrives with data among its data (or
+        take it from the events already read); remove and return it."""
+        while True:
+            for i, e in enumerate(self.events):
+                if e.get("event") == name and all(
+                        e.get("data", {}).get(k) == v
+                        for k, v in data.items()):
+                    return self.events.pop(i)
+            self.events.append(self._read())
+
     def close(self):
         self.sock.close()
