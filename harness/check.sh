@@ -61,7 +61,7 @@ if qtests=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" list "$obj" \
     running=0
     echo "== $suite: $(echo "$qtests" | wc -l) programs," \
          "$jobs_max at a time"
-    quick_machines=${MEMMAP_QUICK_MACHINES:-virt-10.0 none sbsa-ref xlnx-zcu102}
+    quick_machines=${MEMMAP_QUICK_MACHINES:-virt-10.2 none sbsa-ref xlnx-zcu102}
     for t in $qtests; do
         quick=()
         if [ -n "${MEMMAP_QUICK:-}" ]; then
@@ -96,12 +96,12 @@ else
 fi
 
 # ABI layer: without memmap, the device tree, memory tree and ACPI
-# tables are those of Debian's own QEMU 10.0 build
-if ref=$("$repo/harness/ref-qemu.sh" "$build" 2> "$logs/ref-qemu.log"); then
+# tables are those of the same QEMU built without our change
+if ref=$("$repo/harness/ref-qemu.sh" "$repo" "$build" 2> "$logs/ref-qemu.log"); then
     run_tap abi-default /usr/bin/python3 "$repo/tests/abi/test-default-abi.py" \
         --qemu "$obj/qemu-system-aarch64" --reference "$ref"
 else
-    echo "== abi-default: the reference QEMU could not be unpacked"
+    echo "== abi-default: the reference QEMU could not be built"
     tail -n 20 "$logs/ref-qemu.log" | sed 's/^/   | /'
     failed=$((failed + 1))
 fi
@@ -150,9 +150,9 @@ run_tap_after uefi-memmap "firmware assets" \
 
 # migration layer: a running guest migrated between two QEMUs on this
 # machine; same map: the guest goes on; different maps: refused, the
-# source resumes; without a map the stream starts as Debian's QEMU 10.0's
+# source resumes; without a map the stream starts as the pristine base's
 if "$repo/harness/guest-assets.sh" "$build" > "$logs/migration-assets.log" 2>&1 &&
-    ref=$("$repo/harness/ref-qemu.sh" "$build" 2>> "$logs/migration-assets.log")
+    ref=$("$repo/harness/ref-qemu.sh" "$repo" "$build" 2>> "$logs/migration-assets.log")
 then
     run_tap migration-memmap /usr/bin/python3 \
         "$repo/tests/migration/test-migration-memmap.py" \

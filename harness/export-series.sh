@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Export our change as a git format-patch series against the pristine
-# base into BUILD_DIR/series, one commit per block of patches/export.txt,
-# and run the base's scripts/checkpatch.pl on it.  Errors fail.
+# Export our change as git format-patch series against the pristine base
+# into BUILD_DIR/series/NAME, one directory per series of
+# patches/export.txt (each applies after the ones before it), one commit
+# per block, and run the base's scripts/checkpatch.pl on them.  Errors
+# fail.
 # Usage: export-series.sh REPO_DIR BUILD_DIR
 set -euo pipefail
 
@@ -69,22 +71,17 @@ commit() {
             -c user.email=memmap@localhost commit -q -F -
 }
 
-subject= files= body=
-while IFS= read -r line || [ -n "$line" ]; do
-    case "$line" in
-    '=== '*)
-        [ -z "$subject" ] || commit "$subject" "$files" "$body"
-        subject=${line#=== } files= body= ;;
-    'files: '*) files=${line#files: } ;;
-    '#'*) ;;
-    *) body=${body:+$body$'\n'}$line ;;
-    esac
-done < patches/export.txt
-commit "$subject" "$files" "$body"
-
-git -C "$tree" format-patch -q --cover-letter -o "$out" base
-/usr/bin/python3 - "$out"/0000-cover-letter.patch \
-    "$repo/patches/cover-letter.txt" <<'PY'
+# One directory of format-patch output per series, each with its cover
+# letter (patches/cover-letter-NAME.txt: subject line, then the blurb).
+# series NAME: format the commits since the previous series' tip.
+prev=base
+series_names=()
+series() {
+    local name=$1 dir=$out/$1
+    mkdir -p "$dir"
+    git -C "$tree" format-patch -q --cover-letter -o "$dir" "$prev..HEAD"
+    /usr/bin/python3 - "$dir"/0000-cover-letter.patch \
+        "$repo/patches/cover-letter-$name.txt" <<'PY'
 import sys
 letter, text = sys.argv[1], open(sys.argv[2]).read().split("\n", 1)
 body = open(letter).read()
@@ -92,10 +89,38 @@ body = body.replace("*** SUBJECT HERE ***", text[0])
 body = body.replace("*** BLURB HERE ***", text[1].strip())
 open(letter, "w").write(body)
 PY
-echo "exported $(ls "$out" | grep -vc cover-letter) patches to $out"
+    prev=$(git -C "$tree" rev-parse HEAD)
+    series_names+=("$name")
+}
+
+name= subject= files= body=
+while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+    '@@@ '*|'=== '*)
+        if [ -n "$subject" ]; then
+            commit "$subject" "$files" "$body"
+            subject=
+        fi
+        ;;&
+    '@@@ '*)
+        [ -z "$name" ] || series "$name"
+        name=${line#@@@ } ;;
+    '=== '*) subject=${line#=== } files= body= ;;
+    'files: '*) files=${line#files: } ;;
+    '#'*) ;;
+    *) [ -z "$subject" ] || body=${body:+$body$'\n'}$line ;;
+    esac
+done < patches/export.txt
+[ -z "$subject" ] || commit "$subject" "$files" "$body"
+series "$name"
+
+for name in "${series_names[@]}"; do
+    echo "exported $(ls "$out/$name" | grep -vc cover-letter) patches to" \
+         "$out/$name"
+done
 cd "$tree"
 status=0
-for p in "$out"/0*.patch; do
+for p in "$out"/*/0*.patch; do
     case "$p" in *cover-letter*) continue ;; esac
     if ! ./scripts/checkpatch.pl -q "$p"; then
         status=1

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Fetch the pinned QEMU 10.0 base (Debian's trixie source package, with
-# Debian's patches applied by dpkg-source) into build/qemu and record it
-# as a git repository whose first commit is the pristine base.  Falls back
-# to the newest 10.0.x the archive serves when the pin is gone.
+# Fetch the pinned QEMU 10.2 base (Debian's source package from sid's
+# deb-src, with Debian's patches applied by dpkg-source) into build/qemu
+# and record it as a git repository whose first commit is the pristine
+# base.  Falls back to the newest 10.2.x the archive serves when the pin
+# is gone.  Moving to another QEMU release: change the two lines below.
 # Usage: fetch-qemu.sh BUILD_DIR
 set -euo pipefail
 
-pin=${QEMU_DEB_VERSION:-1:10.0.13+ds-0+deb13u1}
+pin=${QEMU_DEB_VERSION:-1:10.2.2+ds-1}
+series=${pin#1:}
+series=${series%.*}
 build=$(realpath -m "$1")
 src=$build/qemu
 mkdir -p "$build"
@@ -19,9 +22,9 @@ have_version() {
 
 version=$pin
 if ! have_version | grep -qxF "$pin"; then
-    version=$(have_version | grep '^1:10\.0\.' | sort -V | tail -n 1 || true)
+    version=$(have_version | grep "^1:${series//./\\.}\\." | sort -V | tail -n 1 || true)
     if [ -z "$version" ]; then
-        echo "fetch-qemu.sh: the archive serves no QEMU 10.0.x source" \
+        echo "fetch-qemu.sh: the archive serves no QEMU $series.x source" \
              "(pinned $pin); run harness/setup-host.sh first" >&2
         exit 1
     fi

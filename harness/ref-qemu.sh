@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Unpack Debian's own qemu-system-aarch64 10.0 (bookworm-backports, not
-# installed: its libraries are those of qemu-system-x86, which is) into
-# BUILD_DIR/ref, as the reference for the unchanged default guest ABI.
-# Prints the binary's path.  Usage: ref-qemu.sh BUILD_DIR
+# Build the reference for the unchanged default guest ABI: the pristine
+# base (build/qemu's tag "base": the same QEMU source, Debian's patches
+# applied, without our files and hook patches) in BUILD_DIR/ref, as a
+# qemu-system-aarch64 with the virt board and only what it selects
+# (--without-default-devices).  The source is a git worktree at
+# BUILD_DIR/ref/qemu and the build directory BUILD_DIR/ref/obj, laid out
+# as build/qemu and build/obj so that ccache shares the objects of the
+# files our change leaves alone.  Prints the binary's path.
+# Usage: ref-qemu.sh REPO_DIR BUILD_DIR
 set -euo pipefail
 
-ref=$(realpath -m "$1")/ref
-bin=$ref/root/usr/bin/qemu-system-aarch64
+repo=$(realpath "$1")
+build=$(realpath -m "$2")
+ref=$build/ref
+src=$ref/qemu
+obj=$ref/obj
 
-if [ ! -x "$bin" ]; then
-    mkdir -p "$ref/dl"
-    version=$(apt-cache policy qemu-system-arm |
-              sed -n 's/^ *\(1:10\.0\.[^ ]*\) .*/\1/p' | head -n 1)
-    if [ -z "$version" ]; then
-        echo "ref-qemu.sh: the archive serves no qemu-system-arm 10.0" >&2
-        exit 1
-    fi
-    deb=$(ls "$ref"/dl/qemu-system-arm_*.deb 2>/dev/null || true)
-    if [ -z "$deb" ]; then
-        (cd "$ref/dl" && apt-get download -q -o APT::Sandbox::User=root \
-            "qemu-system-arm=$version") >&2
-        deb=$(ls "$ref"/dl/qemu-system-arm_*.deb)
-    fi
-    dpkg-deb -x "$deb" "$ref/root"
+# One build at a time in the reference folder: a second caller waits.
+mkdir -p "$ref"
+exec 9> "$ref/.build-lock"
+flock 9
+
+"$repo/harness/fetch-qemu.sh" "$build" >&2
+base=$(git -C "$build/qemu" rev-parse base)
+if [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$base" ]; then
+    git -C "$build/qemu" worktree remove --force "$src" 2>/dev/null ||
+        rm -rf "$src"
+    git -C "$build/qemu" worktree prune
+    git -C "$build/qemu" worktree add -q --detach "$src" base
 fi
-echo "$bin"
+
+. "$repo/harness/configure.sh"
+use_ccache "$build"
+export CC="ccache cc"
+# only the virt board and what it selects
+devices=$ref/devices.mak
+echo "CONFIG_ARM_VIRT=y" > "$devices"
+configure_qemu ref-qemu.sh "$src" "$obj" "$ref/configure.log" \
+    --disable-docs --disable-tools --without-default-devices \
+    --with-devices-aarch64="$devices" >&2
+nice -n 10 ninja -C "$obj" qemu-system-aarch64 >&2
+echo "$obj/qemu-system-aarch64"

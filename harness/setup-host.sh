@@ -3,8 +3,8 @@
 #
 # One-time host set-up for the memmap project on Debian 12 (bookworm),
 # run as root.  Adds the apt sources the build needs (bookworm-backports
-# for meson >= 1.5 and QEMU 10.0 for the nested VFIO test, trixie deb-src
-# for the QEMU 10.0 source package, the arm64 architecture for Debian's
+# for meson >= 1.5 and QEMU 10.0 for the nested VFIO test, deb-src of
+# trixie and sid for the QEMU 10.2 source package, the arm64 architecture for Debian's
 # arm64 kernel and busybox) and installs the build and test dependencies.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -29,7 +29,7 @@ Signed-By: $kr
 
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: trixie
+Suites: trixie sid
 Components: main
 Signed-By: $kr
 SRC

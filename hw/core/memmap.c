@@ -553,48 +553,12 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
     return ok;
 }
 
-void memmap_range_list_add(GList **list, GList **last, Range *r)
-{
-    if (*last && range_lob(r) >= range_lob((*last)->data)) {
-        if (range_compare((*last)->data, r) < 0) {
-            /* after the tail: g_list_append() from the tail is one step */
-            *last = g_list_append(*last, r)->next;
-        } else {
-            /* touches or overlaps the tail, and nothing follows it */
-            range_extend((*last)->data, r);
-            g_free(r);
-        }
-        return;
-    }
-    *list = range_list_insert(*list, r);
-    *last = g_list_last(*list);
-}
-
 static GList *prepend_range(GList *list, uint64_t lob, uint64_t upb)
 {
     Range *r = g_new(Range, 1);
 
     range_set_bounds(r, lob, upb);
     return g_list_prepend(list, r);
-}
-
-GList *memmap_ranges_windows(GList *usable)
-{
-    GList *windows = NULL;
-    uint64_t next = 0;
-
-    /* next: the lowest address above the usable ranges seen so far */
-    for (GList *l = usable; l; l = l->next) {
-        if (range_lob(l->data) > next) {
-            windows = prepend_range(windows, next, range_lob(l->data) - 1);
-        }
-        if (range_upb(l->data) == UINT64_MAX) {
-            return g_list_reverse(windows);
-        }
-        next = MAX(next, range_upb(l->data) + 1);
-    }
-    windows = prepend_range(windows, next, UINT64_MAX);
-    return g_list_reverse(windows);
 }
 
 bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,

@@ -15,15 +15,15 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
-#include "exec/address-spaces.h"
-#include "exec/memory.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
 #include "hw/core/memmap.h"
 #include "hw/core/qdev-prop-internal.h"
 #include "hw/mem/memory-device.h"
 #include "hw/qdev-properties.h"
 #include "hw/vfio/memmap-check.h"
-#include "hw/vfio/vfio-common.h"
-#include "hw/vfio/vfio-container-base.h"
+#include "hw/vfio/vfio-device.h"
+#include "hw/vfio/vfio-container.h"
 #include "qapi/qapi-types-vfio.h"
 #include "trace.h"
 
@@ -58,7 +58,7 @@ static bool collect_guest_memory(Int128 start, Int128 len,
 }
 
 /* What the container's memory listener maps: its RAM sections */
-static GList *guest_memory(VFIOContainerBase *bcontainer)
+static GList *guest_memory(VFIOContainer *bcontainer)
 {
     GList *ram = NULL;
 
@@ -74,7 +74,7 @@ static GList *guest_memory(VFIOContainerBase *bcontainer)
  * system memory shows through.  Behind a translating vIOMMU the guest
  * chooses the IOVAs, and none of this applies.
  */
-static bool maps_guest_memory(VFIOContainerBase *bcontainer)
+static bool maps_guest_memory(VFIOContainer *bcontainer)
 {
     g_autoptr(GList) ram = NULL;
 
@@ -99,12 +99,14 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
         g_strdup_printf("guest memory must end below 0x%" PRIx64, base) :
         g_strdup_printf("a memmap hole at 0x%" PRIx64 " of size 0x%" PRIx64
                         " keeps guest RAM out of it", base, size);
-    GList *gaps = memmap_ranges_windows(usable);
+    GList *gaps = NULL;
 
     error_setg(errp, "%s 0x%" PRIx64 "-0x%" PRIx64 " overlaps 0x%" PRIx64
                "-0x%" PRIx64 ", which the host IOMMU cannot map for this "
                "device; %s", what, bad->lob, bad->upb, window->lob,
                window->upb, fix);
+
+    range_inverse_array(usable, &gaps, 0, UINT64_MAX);
 
     error_append_hint(errp, "Unusable IOVA windows of the device:");
     for (GList *g = gaps; g; g = g->next) {
@@ -120,7 +122,7 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
     }
 }
 
-bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
+bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
                        Error **errp)
 {
     Error *err = NULL;
@@ -155,7 +157,7 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
 }
 
 /* The devices of @bcontainer, for messages: "a, b" */
-static char *container_devices(VFIOContainerBase *bcontainer)
+static char *container_devices(VFIOContainer *bcontainer)
 {
     g_autoptr(GString) names = g_string_new(NULL);
     VFIODevice *vbasedev;
@@ -172,9 +174,9 @@ static char *container_devices(VFIOContainerBase *bcontainer)
  * take, piece by piece, the same pieces both ways.  Returns the first
  * error, and in @left whether some of it lies outside the usable ranges.
  */
-static int dma_map_usable(VFIOContainerBase *bcontainer, hwaddr iova,
-                          hwaddr size, void *vaddr, bool readonly, bool map,
-                          bool *left)
+static int dma_map_usable(VFIOContainer *bcontainer, hwaddr iova,
+                          hwaddr size, void *vaddr, bool readonly,
+                          MemoryRegion *mr, bool map, bool *left)
 {
     Range r;
     GList *parts;
@@ -187,8 +189,9 @@ static int dma_map_usable(VFIOContainerBase *bcontainer, hwaddr iova,
         uint64_t lob = range_lob(l->data), len = range_size(l->data);
 
         ret = map ? vfio_container_dma_map(bcontainer, lob, len,
-                                           vaddr + (lob - iova), readonly)
-                  : vfio_container_dma_unmap(bcontainer, lob, len, NULL);
+                                           vaddr + (lob - iova), readonly, mr)
+                  : vfio_container_dma_unmap(bcontainer, lob, len, NULL,
+                                             false);
         done += len;
     }
     g_list_free_full(parts, g_free);
@@ -196,7 +199,7 @@ static int dma_map_usable(VFIOContainerBase *bcontainer, hwaddr iova,
     return ret;
 }
 
-int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
+int vfio_memmap_dma_map(VFIOContainer *bcontainer,
                         MemoryRegionSection *section, hwaddr iova,
                         hwaddr size, void *vaddr, bool readonly)
 {
@@ -207,10 +210,10 @@ int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
 
     if (!bcontainer->iova_ranges) {
         return vfio_container_dma_map(bcontainer, iova, size, vaddr,
-                                      readonly);
+                                      readonly, section->mr);
     }
-    ret = dma_map_usable(bcontainer, iova, size, vaddr, readonly, true,
-                         &left);
+    ret = dma_map_usable(bcontainer, iova, size, vaddr, readonly,
+                         section->mr, true, &left);
     if (ret || !left) {
         return ret;
     }
@@ -233,15 +236,17 @@ int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
     return 0;
 }
 
-int vfio_memmap_dma_unmap(VFIOContainerBase *bcontainer, hwaddr iova,
-                          hwaddr size)
+int vfio_memmap_dma_unmap(VFIOContainer *bcontainer, hwaddr iova,
+                          hwaddr size, bool unmap_all)
 {
     bool left;
 
-    if (!bcontainer->iova_ranges) {
-        return vfio_container_dma_unmap(bcontainer, iova, size, NULL);
+    if (!bcontainer->iova_ranges || unmap_all) {
+        return vfio_container_dma_unmap(bcontainer, iova, size, NULL,
+                                        unmap_all);
     }
-    return dma_map_usable(bcontainer, iova, size, NULL, false, false, &left);
+    return dma_map_usable(bcontainer, iova, size, NULL, false, NULL, false,
+                          &left);
 }
 
 /*
@@ -258,7 +263,7 @@ static bool vfio_memmap_range_check(const Range *range, Range *window,
     bool fits = true;
 
     QLIST_FOREACH(vbasedev, &vfio_device_list, global_next) {
-        VFIOContainerBase *bcontainer = vbasedev->bcontainer;
+        VFIOContainer *bcontainer = vbasedev->bcontainer;
         Range bad, w;
 
         if (!bcontainer || !bcontainer->iova_ranges ||

@@ -178,30 +178,6 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
                          Error **errp);
 
 /**
- * memmap_range_list_add: add a range to a sorted list of ranges
- * @list: the sorted GList of #Range, as range_list_insert() builds it
- * @last: the last link of *@list, kept by this function; NULL while
- *     *@list is empty
- * @r: the range to add, which the list takes
- *
- * Does what range_list_insert() does (ranges that touch or overlap are
- * merged), in constant time when @r starts at or above the list's last
- * range, the order in which kernels report IOVA ranges.  Other orders
- * cost what range_list_insert() costs.
- */
-void memmap_range_list_add(GList **list, GList **last, Range *r);
-
-/**
- * memmap_ranges_windows: the windows between usable ranges
- * @usable: sorted GList of #Range, as built by range_list_insert()
- *
- * Returns: a sorted GList of newly allocated #Range: the parts of the
- * 64-bit address space outside @usable, what range_inverse_array()
- * returns over [0, UINT64_MAX], in time linear in the length of @usable.
- */
-GList *memmap_ranges_windows(GList *usable);
-
-/**
  * memmap_ranges_inside: whether guest RAM lies inside usable ranges
  * @usable: sorted GList of #Range, as built by range_list_insert(): the
  *     IOVA ranges a host IOMMU can map

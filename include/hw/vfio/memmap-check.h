@@ -9,10 +9,9 @@
 
 #include "qemu/range.h"
 #include "exec/hwaddr.h"
-/* memmap_range_list_add(), for the IOVA ranges of a container */
 #include "hw/core/memmap.h"
 
-typedef struct VFIOContainerBase VFIOContainerBase;
+typedef struct VFIOContainer VFIOContainer;
 typedef struct VFIODevice VFIODevice;
 
 /* The vfio-pci "iova-check" property: an #IovaCheckPolicy */
@@ -35,7 +34,7 @@ extern const PropertyInfo vfio_prop_iova_check;
  * device's iova-check policy is strict (the default); true otherwise,
  * after a warning under the relaxed policy.
  */
-bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
+bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
                        Error **errp);
 
 /**
@@ -54,16 +53,20 @@ bool vfio_memmap_check(VFIOContainerBase *bcontainer, VFIODevice *vbasedev,
  *
  * Returns: 0 or the first error of vfio_container_dma_map().
  */
-int vfio_memmap_dma_map(VFIOContainerBase *bcontainer,
+int vfio_memmap_dma_map(VFIOContainer *bcontainer,
                         MemoryRegionSection *section, hwaddr iova,
                         hwaddr size, void *vaddr, bool readonly);
 
 /**
  * vfio_memmap_dma_unmap: undo vfio_memmap_dma_map()
+ * @bcontainer: the container
+ * @iova: first address to unmap
+ * @size: number of bytes to unmap
+ * @unmap_all: unmap the whole address space (@iova and @size are 0)
  *
  * Returns: 0 or the first error of vfio_container_dma_unmap().
  */
-int vfio_memmap_dma_unmap(VFIOContainerBase *bcontainer, hwaddr iova,
-                          hwaddr size);
+int vfio_memmap_dma_unmap(VFIOContainer *bcontainer, hwaddr iova,
+                          hwaddr size, bool unmap_all);
 
 #endif
