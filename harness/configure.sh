@@ -5,8 +5,9 @@
 # configure a QEMU build directory as every build of the harness does.
 #
 # configure_qemu NAME SRC OBJ LOG [ARGS...]
-#   Configures the QEMU tree SRC into OBJ for aarch64-softmmu with the
-#   options all our builds share, plus ARGS, at nice 10 -- only when OBJ
+#   Configures the QEMU tree SRC into OBJ for aarch64-softmmu (or the
+#   targets listed in $QEMU_TARGETS) with the options all our builds
+#   share, plus ARGS, at nice 10 -- only when OBJ
 #   was not configured so before: the fetched base ($build/qemu's
 #   .memmap-base), $CC and the options are OBJ's stamp.  Configure's
 #   output goes to LOG; when it fails, its tail and a line naming NAME go
@@ -15,7 +16,8 @@
 configure_qemu() {
     local name=$1 src=$2 obj=$3 log=$4 args stamp
     shift 4
-    args="--python=/usr/bin/python3 --target-list=aarch64-softmmu"
+    args="--python=/usr/bin/python3"
+    args="$args --target-list=${QEMU_TARGETS:-aarch64-softmmu}"
     args="$args --enable-fdt=system --disable-download"
     args="$args --disable-install-blobs"
     args="$args --firmwarepath=/usr/lib/ipxe/qemu:/usr/share/qemu $*"

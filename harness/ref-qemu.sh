@@ -5,7 +5,7 @@
 # base (build/qemu's tag "base": the same QEMU source, Debian's patches
 # applied, without our files and hook patches) in BUILD_DIR/ref, as a
 # qemu-system-aarch64 with the virt board and only what it selects
-# (--without-default-devices).  The source is a git worktree at
+# (--without-default-devices --with-devices-aarch64=minimal).  The source is a git worktree at
 # BUILD_DIR/ref/qemu and the build directory BUILD_DIR/ref/obj, laid out
 # as build/qemu and build/obj so that ccache shares the objects of the
 # files our change leaves alone.  Prints the binary's path.
@@ -35,11 +35,9 @@ fi
 . "$repo/harness/configure.sh"
 use_ccache "$build"
 export CC="ccache cc"
-# only the virt board and what it selects
-devices=$ref/devices.mak
-echo "CONFIG_ARM_VIRT=y" > "$devices"
+# only the virt board and what it selects: QEMU's own minimal.mak
 configure_qemu ref-qemu.sh "$src" "$obj" "$ref/configure.log" \
     --disable-docs --disable-tools --without-default-devices \
-    --with-devices-aarch64="$devices" >&2
+    --with-devices-aarch64=minimal >&2
 nice -n 10 ninja -C "$obj" qemu-system-aarch64 >&2
 echo "$obj/qemu-system-aarch64"

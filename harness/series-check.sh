@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Bisectability of the exported series: export it (export-series.sh,
-# checkpatch included), then apply its patches one at a time with git am
-# onto the pristine base in a work tree of our own, and after each one
-# configure (once), build everything incrementally and run the memmap
-# tests that exist at that commit: the unit test, the qtest, and the
+# Bisectability of the exported series: export them (export-series.sh,
+# checkpatch included), then apply their patches one at a time, series
+# after series, with git am onto the pristine base in a work tree of our
+# own, and after each one configure (once), build everything
+# incrementally for every target our code reaches -- aarch64-softmmu,
+# x86_64-softmmu (VFIO with memory devices, another board) and
+# alpha-softmmu (VFIO without memory devices) -- and run the tests
+# that exist at that commit: test-resv-mem, the unit test, the qtest, and the
 # bios-tables-test case for virt with a map.  One line per commit with
 # its time; stops at the first commit that does not apply, build or
 # pass.  Then builds the manual of the last commit (docs-check.sh).
@@ -44,6 +47,7 @@ git -C "$src" clean -fdq
 . "$repo/harness/configure.sh"
 use_ccache "$dir"
 export CC="ccache cc"
+QEMU_TARGETS=aarch64-softmmu,x86_64-softmmu,alpha-softmmu \
 configure_qemu series-check.sh "$src" "$obj" "$logs/configure.log" \
     --disable-docs --enable-tools
 # Firmware as harness/build.sh gives it to the build tree.
@@ -74,7 +78,7 @@ fail() {
 
 n=0
 total_start=$SECONDS
-patches=$(ls "$build"/series/0*.patch | grep -v cover-letter)
+patches=$(ls "$build"/series/*/0*.patch | grep -v cover-letter)
 count=$(echo "$patches" | wc -l)
 for p in $patches; do
     n=$((n + 1))
@@ -89,8 +93,8 @@ for p in $patches; do
     # meson re-runs here when the commit changed a meson.build
     nice -n 10 ninja -C "$obj" build.ninja > "$log.build" 2>&1 ||
         fail "$n" "meson" "$log.build"
-    targets="all qemu-img"
-    tests=()
+    targets="all qemu-img tests/unit/test-resv-mem"
+    tests=(test-resv-mem)
     if has_target tests/unit/test-memmap; then
         targets="$targets tests/unit/test-memmap"
         tests+=(test-memmap)
