@@ -38,7 +38,7 @@ out=$(ninja -C "$obj" build.ninja 2>&1) || { echo "$out" >&2; exit 1; }
 suite_targets=$(/usr/bin/python3 "$repo/harness/qtest-suite.py" targets \
                 "$obj" qtest-aarch64)
 targets="qemu-system-aarch64 qemu-img tests/unit/test-memmap
-    contrib/memmap-plan/memmap-plan $suite_targets"
+    tests/unit/test-resv-mem contrib/memmap-plan/memmap-plan $suite_targets"
 for t in ${MEMMAP_EXTRA_TARGETS:-}; do
     targets="$targets $t"
 done

@@ -35,6 +35,8 @@ fi
 
 # unit layer
 run_tap unit-memmap "$obj/tests/unit/test-memmap" --tap
+# util/range's list helpers (the fixes series), in QEMU's own unit test
+run_tap unit-resv-mem "$obj/tests/unit/test-resv-mem" --tap
 
 # qtest layer: QEMU's whole qtest-aarch64 meson suite on our binary
 # (memmap-test is one of its programs), each program as `meson test` runs
