@@ -47,3 +47,4 @@ use_ccache() {
     export CCACHE_BASEDIR=$1
     export CCACHE_NOHASHDIR=1
 }
+

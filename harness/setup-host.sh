@@ -54,6 +54,11 @@ apt_get install -y -q --no-install-recommends \
 # tpm-tis-device-swtpm-test runs swtpm
 apt_get install -y -q --no-install-recommends \
     bzip2 qemu-efi-aarch64 xorriso swtpm
+# the ast2700 machines load vbootrom's ast27x0_bootrom.bin, which the +ds
+# source strips as a binary but keeps as source (roms/vbootrom): Debian's
+# aarch64 cross compiler builds it (harness/bundle-firmware.sh)
+apt_get install -y -q --no-install-recommends \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 # for the manual (make docs-check): QEMU's Sphinx extensions on
 # Debian's Sphinx and theme
 apt_get install -y -q --no-install-recommends \
