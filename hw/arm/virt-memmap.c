@@ -17,12 +17,19 @@
 #include "system/ramblock.h"
 #include "hw/acpi/aml-build.h"
 #include "hw/arm/virt-memmap.h"
-#include "hw/core/memmap.h"
+#include "hw/core/machine-memmap.h"
 #include "hw/mem/memory-device.h"
 #include "system/numa.h"
 
+/*
+ * Names of the board's regions, for messages and query-memmap.  Which
+ * regions there are comes from the board's table: a region without a
+ * name here is still kept free of RAM, as "region-N" (memmap-test fails
+ * on such a name, so that it gets one).
+ */
 static const char *const virt_region_names[] = {
     [VIRT_FLASH] = "flash",
+    [VIRT_CPUPERIPHS] = "cpu-peripherals",
     [VIRT_GIC_DIST] = "gic-dist",
     [VIRT_GIC_CPU] = "gic-cpu",
     [VIRT_GIC_V2M] = "gic-v2m",
@@ -47,33 +54,30 @@ static const char *const virt_region_names[] = {
     [VIRT_ACPI_GED] = "acpi-ged",
     [VIRT_NVDIMM_ACPI] = "nvdimm-acpi",
     [VIRT_PVTIME] = "pvtime",
+    [VIRT_ACPI_PCIHP] = "acpi-pcihp",
     [VIRT_HIGH_GIC_REDIST2] = "high-gic-redist",
+    [VIRT_CXL_HOST] = "cxl-host",
     [VIRT_HIGH_PCIE_ECAM] = "high-pcie-ecam",
     [VIRT_HIGH_PCIE_MMIO] = "high-pcie-mmio",
 };
 
-static bool virt_high_region_enabled(VirtMachineState *vms, int i)
+/* The name of device region @i, for messages and query-memmap */
+static char *virt_region_name(int i)
 {
-    switch (i) {
-    case VIRT_HIGH_GIC_REDIST2:
-        return vms->highmem_redists;
-    case VIRT_HIGH_PCIE_ECAM:
-        return vms->highmem_ecam;
-    case VIRT_HIGH_PCIE_MMIO:
-        return vms->highmem_mmio;
-    default:
-        g_assert_not_reached();
+    if (i < ARRAY_SIZE(virt_region_names) && virt_region_names[i]) {
+        return g_strdup(virt_region_names[i]);
     }
+    return g_strdup_printf("region-%d", i);
 }
 
 /*
- * Size of device region @i as listed in the map: 0 when it has no name,
- * no size, or is a high region the machine disabled.
+ * Size of device region @i as listed in the map: 0 for guest RAM, a
+ * region without size (an interrupt-only entry), or a high region the
+ * machine disabled.
  */
 static uint64_t virt_region_size(VirtMachineState *vms, int i)
 {
-    if (!virt_region_names[i] ||
-        (i >= VIRT_LOWMEMMAP_LAST && !virt_high_region_enabled(vms, i))) {
+    if (i == VIRT_MEM || !virt_memmap_region_enabled(vms, i)) {
         return 0;
     }
     if (i == VIRT_MMIO) {
@@ -88,6 +92,7 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
     bool user = machine_memmap_is_set(ms);
     g_autofree MemMapFixedRegion *fixed =
         g_new0(MemMapFixedRegion, VIRT_LOWMEMMAP_LAST);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     MemMapConstraints c = {
         .ram_size = ms->ram_size,
         .default_base = vms->memmap[VIRT_MEM].base,
@@ -102,7 +107,8 @@ hwaddr virt_memmap_plan(VirtMachineState *vms, int pa_bits)
         uint64_t size = virt_region_size(vms, i);
 
         if (size) {
-            fixed[c.nb_fixed].name = virt_region_names[i];
+            g_ptr_array_add(names, virt_region_name(i));
+            fixed[c.nb_fixed].name = g_ptr_array_index(names, names->len - 1);
             range_init_nofail(&fixed[c.nb_fixed].range,
                               vms->memmap[i].base, size);
             c.nb_fixed++;
@@ -199,14 +205,14 @@ void virt_memmap_record_devices(VirtMachineState *vms)
     MachineState *ms = MACHINE(vms);
     int i;
 
-    for (i = 0; i < ARRAY_SIZE(virt_region_names); i++) {
+    for (i = 0; i < virt_memmap_nb_regions(); i++) {
         uint64_t size = virt_region_size(vms, i);
+        g_autofree char *name = virt_region_name(i);
 
         if (!size) {
             continue;
         }
-        machine_memmap_add_device(ms, virt_region_names[i],
-                                  vms->memmap[i].base, size);
+        machine_memmap_add_device(ms, name, vms->memmap[i].base, size);
     }
     if (ms->device_memory) {
         machine_memmap_add_device(ms, "device-memory",

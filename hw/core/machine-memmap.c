@@ -11,7 +11,7 @@
 #include "qapi/qapi-visit-memmap.h"
 #include "qapi/visitor.h"
 #include "hw/boards.h"
-#include "hw/core/memmap.h"
+#include "hw/core/machine-memmap.h"
 #include "hw/qdev-core.h"
 #include "migration/vmstate.h"
 #include "qemu/error-report.h"
@@ -27,11 +27,11 @@ struct MachineMemMap {
 
 static MachineMemMap *machine_memmap(MachineState *ms)
 {
-    if (!ms->memmap) {
-        ms->memmap = g_new0(MachineMemMap, 1);
-        ms->memmap->devices = g_array_new(false, false, sizeof(MemMapRegion));
+    if (!ms->guest_memmap) {
+        ms->guest_memmap = g_new0(MachineMemMap, 1);
+        ms->guest_memmap->devices = g_array_new(false, false, sizeof(MemMapRegion));
     }
-    return ms->memmap;
+    return ms->guest_memmap;
 }
 
 static void clear_devices(MachineMemMap *mm)
@@ -46,14 +46,15 @@ static void machine_get_memmap(Object *obj, Visitor *v, const char *name,
                                void *opaque, Error **errp)
 {
     MachineState *ms = MACHINE(obj);
-    MemMapRangeList *entries = ms->memmap ? ms->memmap->entries : NULL;
+    MemMapRangeList *entries = ms->guest_memmap ? ms->guest_memmap->entries : NULL;
 
     visit_type_MemMapRangeList(v, name, &entries, errp);
 }
 
 /*
- * visit_type_MemMapRangeList(), but an error about an entry names the
- * entry even where the input visitor only names the member (enums).
+ * visit_type_MemMapRangeList(), but an error about an entry starts with
+ * the entry ("memmap.N: "), since the input visitor names only the
+ * member in some of its messages (enums).
  */
 static bool visit_memmap(Visitor *v, const char *name,
                          MemMapRangeList **list, Error **errp)
@@ -69,12 +70,8 @@ static bool visit_memmap(Visitor *v, const char *name,
     for (tail = *list; tail; i++,
          tail = (MemMapRangeList *)visit_next_list(v, (GenericList *)tail,
                                                    sizeof(*tail))) {
-        g_autofree char *prefix = g_strdup_printf("memmap.%d", i);
-
         if (!visit_type_MemMapRange(v, NULL, &tail->value, errp)) {
-            if (!strstr(error_get_pretty(*errp), prefix)) {
-                error_prepend(errp, "%s: ", prefix);
-            }
+            error_prepend(errp, "memmap.%d: ", i);
             break;
         }
     }
@@ -94,15 +91,9 @@ static void machine_set_memmap(Object *obj, Visitor *v, const char *name,
                                void *opaque, Error **errp)
 {
     MachineState *ms = MACHINE(obj);
-    MachineClass *mc = MACHINE_GET_CLASS(obj);
     MachineMemMap *mm;
     MemMapRangeList *entries = NULL;
 
-    if (!mc->memmap_supported) {
-        error_setg(errp, "machine type '%s' does not support memmap; "
-                   "it is available on the arm 'virt' machine", mc->name);
-        return;
-    }
     if (phase_check(PHASE_MACHINE_CREATED)) {
         error_setg(errp, "memmap can only be set on the command line, "
                    "before the machine is created");
@@ -116,8 +107,11 @@ static void machine_set_memmap(Object *obj, Visitor *v, const char *name,
     mm->entries = entries;
 }
 
-void machine_memmap_class_init(ObjectClass *oc)
+void machine_class_allow_memmap(MachineClass *mc)
 {
+    ObjectClass *oc = OBJECT_CLASS(mc);
+
+    mc->memmap_supported = true;
     object_class_property_add(oc, "memmap", "MemMapRangeWrapper",
                               machine_get_memmap, machine_set_memmap,
                               NULL, NULL);
@@ -128,7 +122,7 @@ void machine_memmap_class_init(ObjectClass *oc)
 
 bool machine_memmap_is_set(MachineState *ms)
 {
-    return ms->memmap && ms->memmap->entries;
+    return ms->guest_memmap && ms->guest_memmap->entries;
 }
 
 const MemMapLayout *machine_memmap_apply(MachineState *ms,
@@ -158,7 +152,7 @@ bool machine_memmap_bind(MachineState *ms, const MemMapBinding *b,
 
 const MemMapLayout *machine_memmap_layout(MachineState *ms)
 {
-    return ms->memmap ? ms->memmap->layout : NULL;
+    return ms->guest_memmap ? ms->guest_memmap->layout : NULL;
 }
 
 void machine_memmap_add_device(MachineState *ms, const char *name,
@@ -178,13 +172,13 @@ void machine_memmap_add_device(MachineState *ms, const char *name,
 
 void machine_memmap_free(MachineState *ms)
 {
-    if (ms->memmap) {
-        qapi_free_MemMapRangeList(ms->memmap->entries);
-        memmap_layout_free(ms->memmap->layout);
-        clear_devices(ms->memmap);
-        g_array_unref(ms->memmap->devices);
-        g_free(ms->memmap->incoming);
-        g_clear_pointer(&ms->memmap, g_free);
+    if (ms->guest_memmap) {
+        qapi_free_MemMapRangeList(ms->guest_memmap->entries);
+        memmap_layout_free(ms->guest_memmap->layout);
+        clear_devices(ms->guest_memmap);
+        g_array_unref(ms->guest_memmap->devices);
+        g_free(ms->guest_memmap->incoming);
+        g_clear_pointer(&ms->guest_memmap, g_free);
     }
 }
 
@@ -228,8 +222,8 @@ MemMapRegionList *qmp_query_memmap(Error **errp)
         };
         g_array_append_val(all, r);
     }
-    g_array_append_vals(all, ms->memmap->devices->data,
-                        ms->memmap->devices->len);
+    g_array_append_vals(all, ms->guest_memmap->devices->data,
+                        ms->guest_memmap->devices->len);
     g_array_sort(all, region_compare);
 
     for (i = 0; i < all->len; i++) {
@@ -280,8 +274,8 @@ typedef struct MemMapMigration {
 
 static char *machine_memmap_describe(MachineState *ms)
 {
-    return machine_memmap_is_set(ms) && ms->memmap->layout ?
-        memmap_layout_describe(ms->memmap->layout) : NULL;
+    return machine_memmap_is_set(ms) && ms->guest_memmap->layout ?
+        memmap_layout_describe(ms->guest_memmap->layout) : NULL;
 }
 
 static bool memmap_migration_needed(void *opaque)
@@ -343,16 +337,16 @@ const VMStateDescription vmstate_machine_memmap = {
 
 void machine_memmap_incoming_reset(void)
 {
-    if (current_machine->memmap) {
-        g_clear_pointer(&current_machine->memmap->incoming, g_free);
+    if (current_machine->guest_memmap) {
+        g_clear_pointer(&current_machine->guest_memmap->incoming, g_free);
     }
 }
 
 int machine_memmap_incoming_check(void)
 {
     g_autofree char *local = machine_memmap_describe(current_machine);
-    const char *source = current_machine->memmap ?
-        current_machine->memmap->incoming : NULL;
+    const char *source = current_machine->guest_memmap ?
+        current_machine->guest_memmap->incoming : NULL;
 
     if (g_strcmp0(local, source)) {
         error_report("the guest memory map of the migration source differs "

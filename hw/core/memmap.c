@@ -112,6 +112,12 @@ static bool check_entry(int index, const MemMapRange *e,
             return false;
         }
     } else {
+        if (e->base < c->default_base) {
+            error_setg(errp, "%s: guest RAM must start at or above the "
+                       "machine's RAM base 0x%" PRIx64, desc,
+                       c->default_base);
+            return false;
+        }
         for (i = 0; i < c->nb_fixed; i++) {
             const MemMapFixedRegion *f = &c->fixed[i];
 

@@ -384,7 +384,11 @@ static void test_refused(void)
           "memmap.1" },
         { "memmap.0.type=ram,memmap.0.base=0x3f000000,memmap.0.size=1G",
           "memmap.0 (type=ram, base=0x3f000000, size=0x40000000): guest RAM "
-          "overlaps the machine's pcie-ecam region at 0x3f000000-0x3fffffff" },
+          "must start at or above the machine's RAM base 0x40000000" },
+        { "memmap.0.type=ram,memmap.0.base=0x9000000,memmap.0.size=64K,"
+          "memmap.1.type=ram,memmap.1.base=1G,memmap.1.size=0x3fff0000",
+          "memmap.0 (type=ram, base=0x9000000, size=0x10000): guest RAM "
+          "must start at or above the machine's RAM base 0x40000000" },
         { "memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=512M",
           "memmap ram entries add up to 512 MiB (0x20000000), but the "
           "machine has 1 GiB (0x40000000) of RAM (-m); they must be equal" },
@@ -453,6 +457,22 @@ static void test_refused_backend_page_size(void)
     l = bound("memmap.0.type=hole,memmap.0.base=0x50200000,"
               "memmap.0.size=2M", &c, &huge);
     g_assert_cmpuint(l->ram->len, ==, 2);
+}
+
+/* A fixed region above the RAM base: ram entries stay out of it */
+static void test_refused_fixed_region(void)
+{
+    static const MemMapFixedRegion high[] = {
+        { "gpio", { .lob = 0x50010000, .upb = 0x50010fff } },
+    };
+    MemMapConstraints c = constraints(GiB);
+
+    c.fixed = high;
+    c.nb_fixed = ARRAY_SIZE(high);
+    refused("memmap.0.type=ram,memmap.0.base=1G,memmap.0.size=1G", &c,
+            "memmap.0 (type=ram, base=0x40000000, size=0x40000000): guest "
+            "RAM overlaps the machine's gpio region at "
+            "0x50010000-0x50010fff");
 }
 
 static void test_refused_boot_piece(void)
@@ -904,6 +924,8 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/refused/too-many", test_refused_too_many);
     g_test_add_func("/memmap/refused/backend-page-size",
                     test_refused_backend_page_size);
+    g_test_add_func("/memmap/refused/fixed-region",
+                    test_refused_fixed_region);
     g_test_add_func("/memmap/refused/boot-piece", test_refused_boot_piece);
     g_test_add_func("/memmap/refused/numa", test_refused_numa);
     g_test_add_func("/memmap/parse-errors", test_parse_errors);

@@ -8,6 +8,7 @@
 #define HW_ARM_VIRT_MEMMAP_H
 
 #include "hw/arm/virt.h"
+#include "hw/core/machine-memmap.h"
 #include "hw/firmware/smbios.h"
 
 /*
@@ -22,6 +23,14 @@
  * default RAM base, and needs this much RAM there to boot.
  */
 #define VIRT_MEMMAP_MIN_FIRMWARE_SIZE (128 * MiB)
+
+/*
+ * The board's own memory map table (hw/arm/virt.c): the number of
+ * regions in vms->memmap, and whether region @index is in use (a high
+ * region can be disabled).
+ */
+unsigned virt_memmap_nb_regions(void);
+bool virt_memmap_region_enabled(VirtMachineState *vms, int index);
 
 /**
  * virt_memmap_plan: validate the memmap and place guest RAM

@@ -38,7 +38,9 @@ typedef struct MemMapFixedRegion {
 /**
  * MemMapConstraints: where a machine lets a memmap place guest RAM
  * @ram_size: total guest RAM (-m), which the RAM pieces add up to
- * @default_base: where guest RAM starts when no ram entry is given
+ * @default_base: where guest RAM starts when no ram entry is given,
+ *     and the lowest address that a ram entry may use: the machine's
+ *     map below it is not a stable interface
  * @align: alignment of every entry's base and size, at least
  *     %MEMMAP_MIN_ALIGN
  * @phys_bits: width of the guest physical address space; 0 for no limit
@@ -201,25 +203,5 @@ bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
  * of @r with the union of @usable; NULL when they do not meet.
  */
 GList *memmap_ranges_clip(GList *usable, const Range *r);
-
-/* Machine integration, see hw/core/machine-memmap.c */
-typedef struct MachineMemMap MachineMemMap;
-
-void machine_memmap_class_init(ObjectClass *oc);
-bool machine_memmap_is_set(MachineState *ms);
-const MemMapLayout *machine_memmap_apply(MachineState *ms,
-                                         const MemMapConstraints *c,
-                                         Error **errp);
-bool machine_memmap_bind(MachineState *ms, const MemMapBinding *b,
-                         Error **errp);
-const MemMapLayout *machine_memmap_layout(MachineState *ms);
-void machine_memmap_add_device(MachineState *ms, const char *name,
-                               uint64_t base, uint64_t size);
-void machine_memmap_free(MachineState *ms);
-
-/* Migration: the effective map, a subsection of "configuration" */
-extern const VMStateDescription vmstate_machine_memmap;
-void machine_memmap_incoming_reset(void);
-int machine_memmap_incoming_check(void);
 
 #endif
