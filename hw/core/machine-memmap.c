@@ -29,7 +29,8 @@ static MachineMemMap *machine_memmap(MachineState *ms)
 {
     if (!ms->guest_memmap) {
         ms->guest_memmap = g_new0(MachineMemMap, 1);
-        ms->guest_memmap->devices = g_array_new(false, false, sizeof(MemMapRegion));
+        ms->guest_memmap->devices = g_array_new(false, false,
+                                                sizeof(MemMapRegion));
     }
     return ms->guest_memmap;
 }
@@ -46,7 +47,8 @@ static void machine_get_memmap(Object *obj, Visitor *v, const char *name,
                                void *opaque, Error **errp)
 {
     MachineState *ms = MACHINE(obj);
-    MemMapRangeList *entries = ms->guest_memmap ? ms->guest_memmap->entries : NULL;
+    MemMapRangeList *entries =
+        ms->guest_memmap ? ms->guest_memmap->entries : NULL;
 
     visit_type_MemMapRangeList(v, name, &entries, errp);
 }
