@@ -29,7 +29,6 @@
  */
 static const char *const virt_region_names[] = {
     [VIRT_FLASH] = "flash",
-    [VIRT_CPUPERIPHS] = "cpu-peripherals",
     [VIRT_GIC_DIST] = "gic-dist",
     [VIRT_GIC_CPU] = "gic-cpu",
     [VIRT_GIC_V2M] = "gic-v2m",
@@ -71,13 +70,15 @@ static char *virt_region_name(int i)
 }
 
 /*
- * Size of device region @i as listed in the map: 0 for guest RAM, a
- * region without size (an interrupt-only entry), or a high region the
- * machine disabled.
+ * Size of device region @i as listed in the map: 0 for guest RAM, for
+ * VIRT_CPUPERIPHS (the span of the GIC regions, which are listed
+ * themselves), a region without size (an interrupt-only entry), or a
+ * high region the machine disabled.
  */
 static uint64_t virt_region_size(VirtMachineState *vms, int i)
 {
-    if (i == VIRT_MEM || !virt_memmap_region_enabled(vms, i)) {
+    if (i == VIRT_MEM || i == VIRT_CPUPERIPHS ||
+        !virt_memmap_region_enabled(vms, i)) {
         return 0;
     }
     if (i == VIRT_MMIO) {
