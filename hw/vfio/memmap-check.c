@@ -28,9 +28,9 @@
 #include "trace.h"
 
 const PropertyInfo vfio_prop_iova_check = {
-    .type = "IovaCheckPolicy",
+    .type = "VfioIovaCheckPolicy",
     .description = "strict/relaxed",
-    .enum_table = &IovaCheckPolicy_lookup,
+    .enum_table = &VfioIovaCheckPolicy_lookup,
     .get = qdev_propinfo_get_enum,
     .set = qdev_propinfo_set_enum,
     .set_default_value = qdev_propinfo_set_default_value_enum,
@@ -145,7 +145,7 @@ bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
 
     describe_misfit(&err, "guest memory", bcontainer->iova_ranges,
                     &bad, &window);
-    if (vbasedev->iova_check == IOVA_CHECK_POLICY_RELAXED) {
+    if (vbasedev->iova_check == VFIO_IOVA_CHECK_POLICY_RELAXED) {
         error_append_hint(&err, "Guest memory in these windows is not "
                           "DMA-mapped for the device (iova-check=relaxed)"
                           "\n");
@@ -275,7 +275,7 @@ static bool vfio_memmap_range_check(const Range *range, Range *window,
             *window = w;
         }
         fits = false;
-        if (vbasedev->iova_check == IOVA_CHECK_POLICY_STRICT && !*errp) {
+        if (vbasedev->iova_check == VFIO_IOVA_CHECK_POLICY_STRICT && !*errp) {
             describe_misfit(errp, "new memory", bcontainer->iova_ranges,
                             &bad, &w);
             error_prepend(errp, "vfio %s: ", vbasedev->name);

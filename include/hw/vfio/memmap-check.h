@@ -14,7 +14,7 @@
 typedef struct VFIOContainer VFIOContainer;
 typedef struct VFIODevice VFIODevice;
 
-/* The vfio-pci "iova-check" property: an #IovaCheckPolicy */
+/* The vfio-pci "iova-check" property: an #VfioIovaCheckPolicy */
 extern const PropertyInfo vfio_prop_iova_check;
 
 /**
