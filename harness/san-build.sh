@@ -50,7 +50,7 @@ nice -n 10 ninja -C "$san" $targets
 "$repo/harness/bundle-firmware.sh" "$san"
 
 # The fuzz targets: compiled with the flags meson gave the planner's
-# report.c (QEMU's include paths, glib, json-c, the sanitizers), linked
+# report.c (QEMU's include paths, glib, the sanitizers), linked
 # with the objects of the build above.
 "$repo/tests/fuzz/build-fuzzers.py" "$repo" "$san"
 echo "san-build: $((SECONDS - start)) s"

@@ -46,7 +46,7 @@ apt_get install -y -q --no-install-recommends \
     build-essential dpkg-dev git ca-certificates pkg-config \
     ninja-build flex bison ccache cpio xz-utils zstd file \
     python3 python3-venv python3-setuptools \
-    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev libjson-c-dev \
+    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev jq \
     device-tree-compiler busybox-static ipxe-qemu seabios
 # for QEMU's qtest-aarch64 suite: meson lists bios-tables-test only when
 # bzip2 is found, and it boots Debian's AAVMF in place of the edk2 blobs

@@ -271,24 +271,22 @@ static bool plan_holes(const PlanOptions *o, const GArray *candidates,
 
 /*
  * The device memory area of virt, for memory hot-plug, when the RAM
- * pieces and holes end at @last: at the next 1 GiB boundary, 1 GiB per
- * slot and what maxmem adds to the RAM.  Returns false when it would
- * not fit below 2^64; sets @r empty when there is none.
+ * pieces and holes end at @last, as the board places it
+ * (memmap_device_memory_area()).  Returns false when it would not fit
+ * below 2^64; sets @r empty when there is none.
  */
 static bool device_memory_range(const PlanOptions *o, uint64_t last,
                                 Range *r)
 {
-    uint64_t size = o->maxmem - o->ram + o->slots * GiB, base;
+    uint64_t base, size;
 
     range_make_empty(r);
-    if (!size) {
+    if (o->maxmem == o->ram && !o->slots) {
         return true;
     }
-    if (last > UINT64_MAX - GiB) {
-        return false;
-    }
-    base = ROUND_UP(last + 1, GiB);
-    if (size - 1 > UINT64_MAX - base) {
+    if (last == UINT64_MAX ||
+        !memmap_device_memory_area(last + 1, o->ram, o->maxmem, o->slots,
+                                   &base, &size)) {
         return false;
     }
     range_set_bounds(r, base, base + size - 1);

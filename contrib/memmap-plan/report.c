@@ -8,20 +8,24 @@
  *     "reserved-regions": [{"start": 4276092928, "end": 4277141503,
  *                           "type": "msi"}]}]}
  *
- * Reports are read as RFC 8259 documents with json-c, then checked
- * strictly against this schema.
+ * Reports are read with QEMU's JSON parser, the one QMP uses, held to
+ * RFC 8259 (QEMU's extensions refused), then checked strictly against
+ * this schema.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
-#include <json-c/json_object_iterator.h>
-#include <json-c/json_tokener.h>
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
-#include "qemu/unicode.h"
+#include "qemu/units.h"
+#include "qobject/json-parser.h"
 #include "qobject/json-writer.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "memmap-plan.h"
 
 /* The names of linux/drivers/iommu/iommu.c:iommu_group_resv_type_string */
@@ -307,20 +311,23 @@ GString *host_report_to_json(const HostReport *report)
 /* JSON input */
 
 /*
- * The deepest value of a report is a member of a reserved region: depth
- * 5 counting from 0, in json-c's count.  json-c refuses anything deeper.
+ * QEMU's JSON parser holds one value to 64 MiB of tokens
+ * (json-streamer.c); a report of that size lists about a million
+ * reserved regions.
  */
-#define REPORT_JSON_DEPTH 6
+#define REPORT_MAX_SIZE (64 * MiB)
+
+/* White space, and what tokens other than numbers and names start with */
+#define JSON_WS " \t\n\r"
+#define JSON_DELIMITERS "{}[]:,\"'"
 
 typedef struct JsonReader {
     const char *file;
     const char *buf;
     size_t size;
-    /* members read from objects, to compare with the members written */
-    size_t members;
 } JsonReader;
 
-/* "FILE:LINE:COLUMN: " for the byte at @offset, columns in bytes */
+/* "FILE:LINE:COLUMN" for the byte at @offset, columns in bytes */
 static char *json_position(const JsonReader *r, size_t offset)
 {
     const char *nl = g_strrstr_len(r->buf, offset, "\n");
@@ -348,6 +355,340 @@ static bool G_GNUC_PRINTF(4, 5) json_fail_at(const JsonReader *r,
     error_setg(errp, "%s: %s", pos, msg);
     return false;
 }
+
+/*
+ * Parsing: what QEMU's JSON message parser gives for @size bytes at
+ * @buf, fed at once or a byte at a time
+ */
+typedef struct JsonFeed {
+    JSONMessageParser parser;
+    /* the first value or error, and how many were emitted */
+    QObject *value;
+    Error *err;
+    unsigned emitted;
+    /* the lexer's position when the first was emitted */
+    int x, y;
+} JsonFeed;
+
+static void json_feed_emit(void *opaque, QObject *json, Error *err)
+{
+    JsonFeed *f = opaque;
+
+    if (f->emitted++) {
+        qobject_unref(json);
+        error_free(err);
+        return;
+    }
+    f->value = json;
+    f->err = err;
+    f->x = f->parser.lexer.x;
+    f->y = f->parser.lexer.y;
+}
+
+static void json_feed_init(JsonFeed *f)
+{
+    *f = (JsonFeed) { 0 };
+    /* no va_list: QEMU's %-interpolation stays off */
+    json_message_parser_init(&f->parser, json_feed_emit, f, NULL);
+}
+
+static void json_feed_destroy(JsonFeed *f)
+{
+    json_message_parser_destroy(&f->parser);
+    qobject_unref(f->value);
+    error_free(f->err);
+}
+
+/*
+ * Whether the lexer is between tokens: the bytes it holds (if any) are
+ * white space, so that input cut here ends with a whole token.
+ */
+static bool json_feed_between_tokens(const JsonFeed *f)
+{
+    const GString *t = f->parser.lexer.token;
+
+    return strspn(t->str, JSON_WS) == t->len;
+}
+
+/*
+ * Feed the first @len bytes, then more until the lexer is between
+ * tokens, then flush: whether that input is already wrong, as opposed to
+ * unfinished (QEMU's "premature EOI", the error of @eoi), or a whole
+ * value.
+ */
+static bool json_prefix_is_wrong(const JsonReader *r, size_t len,
+                                 const char *eoi)
+{
+    JsonFeed f;
+    bool wrong;
+
+    json_feed_init(&f);
+    json_message_parser_feed(&f.parser, r->buf, len);
+    while (!f.emitted && len < r->size && !json_feed_between_tokens(&f)) {
+        json_message_parser_feed(&f.parser, r->buf + len++, 1);
+    }
+    if (!f.emitted) {
+        json_message_parser_flush(&f.parser);
+    }
+    wrong = f.err && strcmp(error_get_pretty(f.err), eoi);
+    json_feed_destroy(&f);
+    return wrong;
+}
+
+/*
+ * Where the error QEMU's parser found in the report is.  Its messages
+ * carry no position, and it parses a value only once its brackets
+ * close, so the position is found by parsing prefixes of the text: a
+ * prefix that holds the wrong token fails with the error that the whole
+ * text does, a shorter one is only unfinished.  Bisect on the length
+ * for the first wrong one; the token it ends with is where the error is.
+ * On error paths only: O(n log n).
+ */
+static size_t json_error_offset(const JsonReader *r)
+{
+    g_autofree char *eoi = NULL;
+    size_t lo = 0, hi = r->size;
+    JsonFeed f;
+
+    /* QEMU's own message for an unfinished value */
+    json_feed_init(&f);
+    json_message_parser_feed(&f.parser, "[", 1);
+    json_message_parser_flush(&f.parser);
+    assert(f.err);
+    eoi = g_strdup(error_get_pretty(f.err));
+    json_feed_destroy(&f);
+
+    if (!json_prefix_is_wrong(r, r->size, eoi)) {
+        /* only unfinished: the error is at the end */
+        return r->size;
+    }
+    /* the first length whose prefix is wrong, in (lo, hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (json_prefix_is_wrong(r, mid, eoi)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    /*
+     * The prefix of @lo bytes ends between tokens, and no longer one
+     * before @hi does: the wrong token is the first after @lo.
+     */
+    return lo + strspn(r->buf + lo, JSON_WS);
+}
+
+/* The offset of the byte the lexer was at, from its 0-based line @y */
+static size_t json_offset_of(const JsonReader *r, int x, int y)
+{
+    const char *p = r->buf;
+
+    while (y-- > 0) {
+        p = memchr(p, '\n', r->buf + r->size - p) + 1;
+    }
+    return p - r->buf + x - 1;
+}
+
+/* Whether integer @tok of @len characters fits int64 or uint64 */
+static bool json_integer_fits(const char *tok, size_t len)
+{
+    const char *max = *tok == '-' ? "-9223372036854775808" :
+                                    "18446744073709551615";
+    size_t n = strlen(max);
+
+    return len < n || (len == n && memcmp(tok, max, n) <= 0);
+}
+
+/*
+ * One pass over the text before QEMU's parser reads it, which
+ * - refuses, with the position, what that parser takes beyond RFC 8259:
+ *   single-quoted strings and the escape \' in strings; and integers
+ *   beyond int64 and uint64, which it reads as floating-point numbers,
+ *   rounding them (a report has integers only as members' values);
+ * - copies the text without the white space between tokens, which QEMU's
+ *   lexer would take a byte at a time (62% of an indented report), into
+ *   *@compact.  One space stays where two tokens would otherwise join,
+ *   so the parser sees the same tokens.
+ * The text has no NUL (json_validate() checked), and one after it.
+ */
+static bool json_prepare(const JsonReader *r, GString *compact, Error **errp)
+{
+    const char *p = r->buf, *end = r->buf + r->size, *q;
+    size_t n;
+
+    while (p < end) {
+        n = strcspn(p, JSON_WS "\"':");
+        g_string_append_len(compact, p, n);
+        p += n;
+        switch (*p) {
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            q = p + strspn(p, JSON_WS);
+            if (compact->len && q < end &&
+                !strchr(JSON_DELIMITERS, compact->str[compact->len - 1]) &&
+                !strchr(JSON_DELIMITERS, *q)) {
+                g_string_append_c(compact, ' ');
+            }
+            p = q;
+            break;
+        case '"':
+            q = p + 1 + strcspn(p + 1, "\"\\");
+            while (*q == '\\' && q[1]) {
+                if (q[1] == '\'') {
+                    return json_fail_at(r, q - r->buf, errp, "JSON parse "
+                                        "error, \\' is not a JSON escape");
+                }
+                q += 2 + strcspn(q + 2, "\"\\");
+            }
+            q += q < end;
+            g_string_append_len(compact, p, q - p);
+            p = q;
+            break;
+        case '\'':
+            return json_fail_at(r, p - r->buf, errp, "JSON parse error, "
+                                "single-quoted strings are not JSON");
+        case ':':
+            g_string_append_c(compact, ':');
+            p++;
+            p += strspn(p, JSON_WS);
+            q = p + (*p == '-');
+            q += strspn(q, "0123456789");
+            if (q > p && *q != '.' && *q != 'e' && *q != 'E' &&
+                !json_integer_fits(p, q - p)) {
+                return json_fail_at(r, p - r->buf, errp,
+                                    "integer %.*s out of range",
+                                    (int)(q - p), p);
+            }
+            break;
+        }
+    }
+    return true;
+}
+
+/* Whether @size bytes at @buf are all ASCII and none is NUL */
+static bool json_plain_ascii(const char *buf, size_t size)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones << 7;
+    size_t i;
+
+    for (i = 0; i + 8 <= size; i += 8) {
+        uint64_t w = ldq_he_p(buf + i);
+
+        /* a byte above 0x7f, or a zero byte */
+        if ((w | ((w - ones) & ~w)) & high) {
+            return false;
+        }
+    }
+    for (; i < size; i++) {
+        if (!buf[i] || buf[i] & 0x80) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * RFC 8259 8.1: UTF-8, and no NUL outside the escapes of strings.
+ * QEMU's parser reads modified UTF-8, where NUL is "\xC0\x80".
+ */
+static bool json_validate(const JsonReader *r, Error **errp)
+{
+    const char *bad;
+
+    if (!json_plain_ascii(r->buf, r->size) &&
+        !g_utf8_validate_len(r->buf, r->size, &bad)) {
+        return json_fail_at(r, bad - r->buf, errp, *bad ? "invalid UTF-8" :
+                            "NUL character");
+    }
+    return true;
+}
+
+/*
+ * @s with control characters escaped, for messages; QEMU's parser gives
+ * U+0000 as "\xC0\x80"
+ */
+static char *json_printable(const char *s)
+{
+    GString *out = g_string_new(NULL);
+
+    for (; *s; s++) {
+        unsigned char c = *s;
+
+        if (c == 0xc0 && (unsigned char)s[1] == 0x80) {
+            g_string_append(out, "\\x00");
+            s++;
+        } else if (c < ' ' || c == 0x7f) {
+            g_string_append_printf(out, "\\x%02x", c);
+        } else {
+            g_string_append_c(out, c);
+        }
+    }
+    return g_string_free(out, false);
+}
+
+/* Messages of QEMU's parser quote tokens: the most of one quoted */
+#define JSON_MESSAGE_MAX 200
+
+/* Read @r as one JSON value with QEMU's parser */
+static QObject *json_parse(const JsonReader *r, Error **errp)
+{
+    g_autoptr(GString) compact = NULL;
+    QObject *value;
+    size_t at;
+    JsonFeed f;
+
+    if (!json_validate(r, errp)) {
+        return NULL;
+    }
+    compact = g_string_sized_new(r->size);
+    if (!json_prepare(r, compact, errp)) {
+        return NULL;
+    }
+    json_feed_init(&f);
+    json_message_parser_feed(&f.parser, compact->str, compact->len);
+    json_message_parser_flush(&f.parser);
+    if (!f.emitted) {
+        json_feed_destroy(&f);
+        json_fail_at(r, r->size, errp, "no JSON value");
+        return NULL;
+    }
+    if (f.err) {
+        g_autofree char *msg = json_printable(error_get_pretty(f.err));
+
+        json_feed_destroy(&f);
+        /* a stray token can be as long as the text: cut it */
+        if (strlen(msg) > JSON_MESSAGE_MAX) {
+            *g_utf8_find_prev_char(msg, msg + JSON_MESSAGE_MAX) = 0;
+            json_fail_at(r, json_error_offset(r), errp, "%s...", msg);
+        } else {
+            json_fail_at(r, json_error_offset(r), errp, "%s", msg);
+        }
+        return NULL;
+    }
+    value = g_steal_pointer(&f.value);
+    if (f.emitted > 1 && qobject_type(value) == QTYPE_QDICT) {
+        /*
+         * Where the object ends in the text as written: the lexer is at
+         * its closing brace when the parser gives it
+         */
+        json_feed_destroy(&f);
+        json_feed_init(&f);
+        json_message_parser_feed(&f.parser, r->buf, r->size);
+        at = json_offset_of(r, f.x, f.y) + 1;
+        at += strspn(r->buf + at, JSON_WS);
+        json_feed_destroy(&f);
+        qobject_unref(value);
+        json_fail_at(r, at, errp, "unexpected data after the host report");
+        return NULL;
+    }
+    json_feed_destroy(&f);
+    return value;
+}
+
+/* Schema */
 
 /* Where a value is in a report: a member of an object or an element */
 typedef struct JsonPath {
@@ -390,136 +731,98 @@ static bool G_GNUC_PRINTF(4, 5) json_fail(const JsonReader *r,
     return false;
 }
 
-/* @s with control characters escaped, for messages */
-static char *json_printable(const char *s, size_t len)
-{
-    GString *out = g_string_sized_new(len);
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < ' ' || s[i] == 0x7f) {
-            g_string_append_printf(out, "\\x%02x", (unsigned char)s[i]);
-        } else {
-            g_string_append_c(out, s[i]);
-        }
-    }
-    return g_string_free(out, false);
-}
-
-/* The string @val as json-c holds it, in *@s and *@len */
+/*
+ * The string @val.  QEMU's parser has refused what is not Unicode
+ * (unpaired surrogates, noncharacters), so what it holds writes back as
+ * it was read; control characters are refused here.
+ */
 static bool json_member_text(const JsonReader *r, const JsonPath *where,
-                             json_object *val, const char **s, size_t *len,
-                             Error **errp)
+                             QObject *val, const char **s, Error **errp)
 {
-    const char *str;
-    bool ascii = true;
-    size_t n, i;
-    char *end;
+    QString *qs = qobject_to(QString, val);
+    const char *str, *p;
 
-    if (!json_object_is_type(val, json_type_string)) {
+    if (!qs) {
         return json_fail(r, where, errp, "expected a string");
     }
-    str = json_object_get_string(val);
-    n = json_object_get_string_len(val);
-    for (i = 0; i < n; i++) {
-        unsigned char c = str[i];
+    str = qstring_get_str(qs);
+    for (p = str; *p; p++) {
+        unsigned char c = *p;
 
-        if (c < ' ' || c == 0x7f) {
-            g_autofree char *p = json_printable(str, n);
+        if (c < ' ' || c == 0x7f ||
+            (c == 0xc0 && (unsigned char)p[1] == 0x80)) {
+            g_autofree char *printable = json_printable(str);
 
-            return json_fail(r, where, errp, "control character in '%s'", p);
-        }
-        ascii &= c < 0x80;
-    }
-    /*
-     * Escapes can spell what host_report_to_json() cannot write back:
-     * QEMU's JSON writer turns noncharacters (U+FFFE, U+FDD0, ...) and
-     * surrogates into U+FFFD.  Refuse them, so that a report reads back
-     * as it was written.  Both take bytes above 0x7f.
-     */
-    for (end = (char *)str; !ascii && end < str + n;) {
-        if (mod_utf8_codepoint(end, str + n - end, &end) < 0) {
-            g_autofree char *p = json_printable(str, n);
-
-            return json_fail(r, where, errp, "'%s' holds a Unicode "
-                             "noncharacter or surrogate", p);
+            return json_fail(r, where, errp, "control character in '%s'",
+                             printable);
         }
     }
     *s = str;
-    *len = n;
     return true;
 }
 
 static bool json_member_string(const JsonReader *r, const JsonPath *where,
-                               json_object *val, char **s, Error **errp)
+                               QObject *val, char **s, Error **errp)
 {
     const char *str;
-    size_t len;
 
-    if (!json_member_text(r, where, val, &str, &len, errp)) {
+    if (!json_member_text(r, where, val, &str, errp)) {
         return false;
     }
-    *s = g_strndup(str, len);
+    *s = g_strdup(str);
     return true;
 }
 
 static bool json_member_uint64(const JsonReader *r, const JsonPath *where,
-                               json_object *val, uint64_t *n, Error **errp)
+                               QObject *val, uint64_t *n, Error **errp)
 {
-    if (!json_object_is_type(val, json_type_int)) {
-        return json_fail(r, where, errp, "expected %s",
-                         json_object_is_type(val, json_type_double) ?
-                         "an integer" : "a non-negative integer");
-    }
-    /* json-c holds integers above INT64_MAX as uint64 */
-    if (json_object_get_int64(val) < 0) {
+    QNum *qn = qobject_to(QNum, val);
+    int64_t i;
+
+    if (!qn) {
         return json_fail(r, where, errp, "expected a non-negative integer");
     }
-    *n = json_object_get_uint64(val);
-    return true;
+    if (qnum_get_try_uint(qn, n)) {
+        return true;
+    }
+    /* json_scan() refused integers that QEMU reads as doubles */
+    return json_fail(r, where, errp, "expected %s",
+                     qnum_get_try_int(qn, &i) ? "a non-negative integer" :
+                     "an integer");
 }
 
-typedef bool JsonMemberFunc(JsonReader *r, const JsonPath *where, int key,
-                            json_object *val, void *opaque, Error **errp);
-
 /*
- * Call @member for each member of object @obj, with the index of its
- * name in @keys; refuse other names, and objects without all of @keys.
+ * The members @keys of object @val, in @vals; refuse other names, and
+ * objects without all of @keys.
  */
-static bool json_members(JsonReader *r, const JsonPath *where, json_object *obj,
-                         const char *const *keys, const char *what,
-                         JsonMemberFunc *member, void *opaque, Error **errp)
+static bool json_members(const JsonReader *r, const JsonPath *where,
+                         QObject *val, const char *const *keys,
+                         const char *what, QObject **vals, Error **errp)
 {
-    struct json_object_iterator it, end;
-    unsigned seen = 0;
-    int i;
+    QDict *dict = qobject_to(QDict, val);
+    const QDictEntry *e;
+    size_t i, found = 0;
 
-    if (!json_object_is_type(obj, json_type_object)) {
+    if (!dict) {
         return json_fail(r, where, errp, "expected an object");
     }
-    it = json_object_iter_begin(obj);
-    end = json_object_iter_end(obj);
-    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-        const char *name = json_object_iter_peek_name(&it);
-        JsonPath path = { .up = where, .name = name };
-
-        r->members++;
-        for (i = 0; keys[i] && strcmp(keys[i], name); i++) {
+    for (i = 0; keys[i]; i++) {
+        vals[i] = qdict_get(dict, keys[i]);
+        found += !!vals[i];
+    }
+    for (e = qdict_first(dict); found < qdict_size(dict) && e;
+         e = qdict_next(dict, e)) {
+        for (i = 0; keys[i] && strcmp(keys[i], e->key); i++) {
             continue;
         }
         if (!keys[i]) {
-            g_autofree char *p = json_printable(name, strlen(name));
+            g_autofree char *p = json_printable(e->key);
 
             return json_fail(r, where, errp, "unexpected member '%s'", p);
         }
-        seen |= 1u << i;
-        if (!member(r, &path, i, json_object_iter_peek_value(&it), opaque,
-                    errp)) {
-            return false;
-        }
     }
     for (i = 0; keys[i]; i++) {
-        if (!(seen & (1u << i))) {
+        if (!vals[i]) {
             return json_fail(r, where, errp, "%s without '%s'", what,
                              keys[i]);
         }
@@ -527,75 +830,46 @@ static bool json_members(JsonReader *r, const JsonPath *where, json_object *obj,
     return true;
 }
 
-typedef bool JsonElementFunc(JsonReader *r, const JsonPath *where,
-                             json_object *val, void *opaque, Error **errp);
-
-static bool json_array(JsonReader *r, const JsonPath *where, json_object *arr,
-                       JsonElementFunc *element, void *opaque, Error **errp)
+static QList *json_array(const JsonReader *r, const JsonPath *where,
+                         QObject *val, Error **errp)
 {
-    size_t i, n;
+    QList *list = qobject_to(QList, val);
 
-    if (!json_object_is_type(arr, json_type_array)) {
-        return json_fail(r, where, errp, "expected an array");
+    if (!list) {
+        json_fail(r, where, errp, "expected an array");
     }
-    n = json_object_array_length(arr);
-    for (i = 0; i < n; i++) {
-        JsonPath path = { .up = where, .index = i };
-
-        if (!element(r, &path, json_object_array_get_idx(arr, i), opaque,
-                     errp)) {
-            return false;
-        }
-    }
-    return true;
+    return list;
 }
 
 static const char *const region_keys[] = { "start", "end", "type", NULL };
 
-static bool json_region_member(JsonReader *r, const JsonPath *where, int key,
-                               json_object *val, void *opaque, Error **errp)
+static bool json_region(const JsonReader *r, const JsonPath *where,
+                        QObject *val, HostReport *report, Error **errp)
 {
-    ResvRegion *reg = opaque;
-    const char *type;
-    size_t len;
-    uint64_t n;
-
-    switch (key) {
-    case 0:
-    case 1:
-        if (!json_member_uint64(r, where, val, &n, errp)) {
-            return false;
-        }
-        /* lob and upb hold start and end until the range is set */
-        *(key ? &reg->range.upb : &reg->range.lob) = n;
-        return true;
-    default:
-        if (!json_member_text(r, where, val, &type, &len, errp)) {
-            return false;
-        }
-        if (!resv_type_parse(type, len, &reg->type)) {
-            /* no control character: json_member_text() refused those */
-            return json_fail(r, where, errp,
-                             "unknown reserved region type '%.*s'",
-                             (int)len, type);
-        }
-        return true;
-    }
-}
-
-static bool json_region(JsonReader *r, const JsonPath *where, json_object *val,
-                        void *opaque, Error **errp)
-{
-    HostReport *report = opaque;
+    QObject *vals[ARRAY_SIZE(region_keys)];
+    JsonPath path[3];
     ResvRegion reg = { 0 };
     uint64_t start, end;
+    const char *type;
+    size_t i;
 
-    if (!json_members(r, where, val, region_keys, "reserved region",
-                      json_region_member, &reg, errp)) {
+    if (!json_members(r, where, val, region_keys, "reserved region", vals,
+                      errp)) {
         return false;
     }
-    start = reg.range.lob;
-    end = reg.range.upb;
+    for (i = 0; region_keys[i]; i++) {
+        path[i] = (JsonPath) { .up = where, .name = region_keys[i] };
+    }
+    if (!json_member_uint64(r, &path[0], vals[0], &start, errp) ||
+        !json_member_uint64(r, &path[1], vals[1], &end, errp) ||
+        !json_member_text(r, &path[2], vals[2], &type, errp)) {
+        return false;
+    }
+    if (!resv_type_parse(type, strlen(type), &reg.type)) {
+        /* no control character: json_member_text() refused those */
+        return json_fail(r, &path[2], errp,
+                         "unknown reserved region type '%s'", type);
+    }
     if (end < start) {
         return json_fail(r, where, errp, "reserved region end 0x%" PRIx64
                          " is below its start 0x%" PRIx64, end, start);
@@ -609,245 +883,83 @@ static const char *const device_keys[] = {
     "bdf", "group", "reserved-regions", NULL
 };
 
-typedef struct JsonDevice {
-    HostReport *report;
-    ReportDevice dev;
-} JsonDevice;
-
-static bool json_device_member(JsonReader *r, const JsonPath *where, int key,
-                               json_object *val, void *opaque, Error **errp)
+static bool json_device(const JsonReader *r, const JsonPath *where,
+                        QObject *val, HostReport *report, Error **errp)
 {
-    JsonDevice *d = opaque;
-
-    switch (key) {
-    case 0:
-        return json_member_string(r, where, val, &d->dev.bdf, errp);
-    case 1:
-        return json_member_uint64(r, where, val, &d->dev.group, errp);
-    default:
-        return json_array(r, where, val, json_region, d->report, errp);
-    }
-}
-
-static bool json_device(JsonReader *r, const JsonPath *where, json_object *val,
-                        void *opaque, Error **errp)
-{
-    HostReport *report = opaque;
-    JsonDevice d = {
-        .report = report,
-        .dev.first = report->regions->len,
-    };
+    QObject *vals[ARRAY_SIZE(device_keys)];
+    ReportDevice dev = { .first = report->regions->len };
+    g_autofree char *bdf = NULL;
+    JsonPath path[3];
     const ResvRegion *a, *b;
-    bool ok;
+    const QListEntry *e;
+    QList *regions;
+    size_t i;
 
-    ok = json_members(r, where, val, device_keys, "device",
-                      json_device_member, &d, errp);
-    if (ok) {
-        d.dev.count = report->regions->len - d.dev.first;
-        b = regions_sort_check(&g_array_index(report->regions, ResvRegion,
-                                              d.dev.first),
-                               d.dev.count, &a);
-        if (b) {
-            ok = json_fail(r, where, errp, "device %s: %s regions 0x%" PRIx64
-                           "-0x%" PRIx64 " and 0x%" PRIx64 "-0x%" PRIx64
-                           " overlap", d.dev.bdf, resv_type_names[b->type],
-                           a->range.lob, a->range.upb, b->range.lob,
-                           b->range.upb);
-        }
-    }
-    if (!ok) {
-        g_free(d.dev.bdf);
+    if (!json_members(r, where, val, device_keys, "device", vals, errp)) {
         return false;
     }
-    g_array_append_val(report->devices, d.dev);
+    for (i = 0; device_keys[i]; i++) {
+        path[i] = (JsonPath) { .up = where, .name = device_keys[i] };
+    }
+    if (!json_member_string(r, &path[0], vals[0], &bdf, errp) ||
+        !json_member_uint64(r, &path[1], vals[1], &dev.group, errp)) {
+        return false;
+    }
+    regions = json_array(r, &path[2], vals[2], errp);
+    if (!regions) {
+        return false;
+    }
+    i = 0;
+    QLIST_FOREACH_ENTRY(regions, e) {
+        JsonPath elem = { .up = &path[2], .index = i++ };
+
+        if (!json_region(r, &elem, qlist_entry_obj(e), report, errp)) {
+            return false;
+        }
+    }
+    dev.count = report->regions->len - dev.first;
+    b = regions_sort_check(&g_array_index(report->regions, ResvRegion,
+                                          dev.first),
+                           dev.count, &a);
+    if (b) {
+        return json_fail(r, where, errp, "device %s: %s regions 0x%" PRIx64
+                         "-0x%" PRIx64 " and 0x%" PRIx64 "-0x%" PRIx64
+                         " overlap", bdf, resv_type_names[b->type],
+                         a->range.lob, a->range.upb, b->range.lob,
+                         b->range.upb);
+    }
+    dev.bdf = g_steal_pointer(&bdf);
+    g_array_append_val(report->devices, dev);
     return true;
 }
 
 static const char *const report_keys[] = { "host", "devices", NULL };
 
-static bool json_report_member(JsonReader *r, const JsonPath *where, int key,
-                               json_object *val, void *opaque, Error **errp)
+static bool json_report(const JsonReader *r, QObject *val,
+                        HostReport *report, Error **errp)
 {
-    HostReport *report = opaque;
+    QObject *vals[ARRAY_SIZE(report_keys)];
+    JsonPath host = { .name = "host" }, devices = { .name = "devices" };
+    const QListEntry *e;
+    QList *list;
+    size_t i = 0;
 
-    if (!key) {
-        return json_member_string(r, where, val, &report->host, errp);
+    if (!json_members(r, NULL, val, report_keys, "host report", vals, errp) ||
+        !json_member_string(r, &host, vals[0], &report->host, errp)) {
+        return false;
     }
-    return json_array(r, where, val, json_device, report, errp);
-}
-
-/* Whether integer @tok of @len characters fits int64 or uint64 */
-static bool json_integer_fits(const char *tok, size_t len)
-{
-    const char *max = *tok == '-' ? "-9223372036854775808" :
-                                    "18446744073709551615";
-    size_t n = strlen(max);
-
-    return len < n || (len == n && memcmp(tok, max, n) <= 0);
-}
-
-/*
- * What json_scan() stops at: strings, brackets and name separators (and
- * the NUL after the text); in strings, their end and escapes.  Few
- * enough for the C library's vectorised strcspn().
- */
-#define SCAN_STOP "\"{}[]:"
-#define SCAN_STRING_STOP "\"\\"
-
-/* The names compared in one object; more are only counted */
-#define JSON_SCAN_NAMES 8
-
-typedef struct JsonScanLevel {
-    const char *name[JSON_SCAN_NAMES];
-    size_t len[JSON_SCAN_NAMES];
-    unsigned n;
-} JsonScanLevel;
-
-/*
- * What json-c leaves to the reader, found in the text of a document
- * that json-c accepted:
- * - a name twice in one object: json-c keeps the last member (RFC 8259
- *   leaves that to the implementation).  Names written alike are found
- *   here; in a valid document every ':' outside strings follows a name,
- *   so the members written are counted in *@members too, for
- *   host_report_load() to compare with the members read (names that
- *   differ only in escapes).
- * - integers out of range: json-c reads those as the nearest integer
- *   it can hold.
- */
-static bool json_scan(const JsonReader *r, size_t *members, Error **errp)
-{
-    JsonScanLevel level[REPORT_JSON_DEPTH];
-    const char *p = r->buf, *end = r->buf + r->size;
-    const char *str = NULL;
-    JsonScanLevel *l;
-    int depth = -1;
-    unsigned i;
-
-    *members = 0;
-    /* the text has no NUL (json_parse() checked), and one after it */
-    for (p += strcspn(p, SCAN_STOP); p < end; p += strcspn(p, SCAN_STOP)) {
-        const char *tok = p;
-
-        switch (*p) {
-        case '"':
-            p += 1 + strcspn(p + 1, SCAN_STRING_STOP);
-            while (*p == '\\') {
-                p += 2 + strcspn(p + 2, SCAN_STRING_STOP);
-            }
-            str = tok;
-            p++;
-            break;
-        case '{':
-        case '[':
-            level[++depth].n = 0;
-            p++;
-            break;
-        case '}':
-        case ']':
-            depth--;
-            p++;
-            break;
-        case ':':
-            ++*members;
-            l = &level[depth];
-            for (i = 0; i < l->n; i++) {
-                if (l->len[i] == p - str && !memcmp(l->name[i], str, p - str)) {
-                    return json_fail_at(r, str - r->buf, errp,
-                                        "duplicate member %.*s",
-                                        (int)(p - str), str);
-                }
-            }
-            if (l->n < JSON_SCAN_NAMES) {
-                l->name[l->n] = str;
-                l->len[l->n++] = p - str;
-            }
-            /*
-             * The member's value.  Integers elsewhere (array elements)
-             * are not where a report has any: the schema refuses them.
-             */
-            p++;
-            p += strspn(p, " \t\n\r");
-            tok = p;
-            p += *p == '-';
-            p += strspn(p, "0123456789");
-            if (p == tok || *p == '.' || *p == 'e' || *p == 'E') {
-                /* not a number, or not an integer */
-                break;
-            }
-            if (!json_integer_fits(tok, p - tok)) {
-                return json_fail_at(r, tok - r->buf, errp,
-                                    "integer %.*s out of range",
-                                    (int)(p - tok), tok);
-            }
-            break;
-        }
+    list = json_array(r, &devices, vals[1], errp);
+    if (!list) {
+        return false;
     }
-    return true;
-}
+    QLIST_FOREACH_ENTRY(list, e) {
+        JsonPath elem = { .up = &devices, .index = i++ };
 
-/* Whether @size bytes at @buf are all ASCII and none is NUL */
-static bool json_plain_ascii(const char *buf, size_t size)
-{
-    const uint64_t ones = 0x0101010101010101ULL, high = ones << 7;
-    size_t i;
-
-    for (i = 0; i + 8 <= size; i += 8) {
-        uint64_t w = ldq_he_p(buf + i);
-
-        /* a byte above 0x7f, or a zero byte */
-        if ((w | ((w - ones) & ~w)) & high) {
-            return false;
-        }
-    }
-    for (; i < size; i++) {
-        if (!buf[i] || buf[i] & 0x80) {
+        if (!json_device(r, &elem, qlist_entry_obj(e), report, errp)) {
             return false;
         }
     }
     return true;
-}
-
-/* Read @buf as a JSON document with json-c */
-static json_object *json_parse(const JsonReader *r, Error **errp)
-{
-    struct json_tokener *tok;
-    enum json_tokener_error err;
-    json_object *obj;
-    const char *bad;
-    size_t end;
-
-    /* RFC 8259 8.1: UTF-8, and no NUL outside the escapes of strings */
-    if (!json_plain_ascii(r->buf, r->size) &&
-        !g_utf8_validate_len(r->buf, r->size, &bad)) {
-        json_fail_at(r, bad - r->buf, errp, *bad ? "invalid UTF-8" :
-                     "NUL character");
-        return NULL;
-    }
-    tok = json_tokener_new_ex(REPORT_JSON_DEPTH);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                           JSON_TOKENER_ALLOW_TRAILING_CHARS);
-    /* with the NUL after the text, so that json-c sees where it ends */
-    obj = json_tokener_parse_ex(tok, r->buf, r->size + 1);
-    err = json_tokener_get_error(tok);
-    end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (err == json_tokener_error_depth) {
-        json_fail_at(r, end, errp, "nested deeper than a host report");
-        return NULL;
-    }
-    if (err != json_tokener_success) {
-        json_fail_at(r, end, errp, "invalid JSON: %s",
-                     json_tokener_error_desc(err));
-        return NULL;
-    }
-    end += strspn(r->buf + end, " \t\n\r");
-    if (end < r->size) {
-        json_object_put(obj);
-        json_fail_at(r, end, errp, "unexpected data after the host report");
-        return NULL;
-    }
-    return obj;
 }
 
 HostReport *host_report_load(const char *path, Error **errp)
@@ -856,9 +968,8 @@ HostReport *host_report_load(const char *path, Error **errp)
     g_autoptr(GError) gerr = NULL;
     g_autofree char *buf = NULL;
     bool is_stdin = !strcmp(path, "-");
-    json_object *obj;
+    QObject *value;
     JsonReader r;
-    size_t members;
     gsize size;
     bool ok;
 
@@ -868,26 +979,16 @@ HostReport *host_report_load(const char *path, Error **errp)
         return NULL;
     }
     r = (JsonReader) { is_stdin ? "(stdin)" : path, buf, size };
-    if (size >= INT_MAX) {
-        error_setg(errp, "%s: larger than 2 GiB", r.file);
+    if (size > REPORT_MAX_SIZE) {
+        error_setg(errp, "%s: larger than 64 MiB, the most QEMU's JSON "
+                   "parser reads as one value", r.file);
         return NULL;
     }
-
-    obj = json_parse(&r, errp);
-    if (!obj) {
+    value = json_parse(&r, errp);
+    if (!value) {
         return NULL;
     }
-    ok = json_scan(&r, &members, errp) &&
-         json_members(&r, NULL, obj, report_keys, "host report",
-                      json_report_member, report, errp);
-    json_object_put(obj);
-    if (!ok) {
-        return NULL;
-    }
-    if (members != r.members) {
-        error_setg(errp, "%s: an object has two members of one name",
-                   r.file);
-        return NULL;
-    }
-    return g_steal_pointer(&report);
+    ok = json_report(&r, value, report, errp);
+    qobject_unref(value);
+    return ok ? g_steal_pointer(&report) : NULL;
 }

@@ -612,3 +612,15 @@ GList *memmap_ranges_clip(GList *usable, const Range *r)
     }
     return g_list_reverse(parts);
 }
+
+bool memmap_device_memory_area(uint64_t ram_end, uint64_t ram_size,
+                               uint64_t maxram_size, uint64_t slots,
+                               uint64_t *base, uint64_t *size)
+{
+    *base = ROUND_UP(ram_end, GiB);
+    *size = maxram_size - ram_size + slots * GiB;
+    return ram_end <= UINT64_MAX - GiB + 1 &&
+           slots <= UINT64_MAX / GiB &&
+           *size >= slots * GiB &&
+           (!*size || *size - 1 <= UINT64_MAX - *base);
+}

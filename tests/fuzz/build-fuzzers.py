@@ -5,7 +5,7 @@
 Each target is compiled with the command meson gave a file of the same
 component (hw/core/memmap.c's unit test for memmap-fuzz, the planner's
 report.c for the planner targets: QEMU's include paths and definitions,
-glib, json-c, -fsanitize=address,undefined,fuzzer-no-link), and linked
+glib, -fsanitize=address,undefined,fuzzer-no-link), and linked
 with the link command of the program that component builds, its main
 replaced by the target and -fsanitize=fuzzer added.  So the code under
 test is the object file QEMU's build compiled, not a copy.

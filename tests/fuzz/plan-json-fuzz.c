@@ -2,7 +2,7 @@
  * libFuzzer target: memmap-plan's JSON host report reader
  *
  * The input is a host report file as `memmap-plan plan` reads it
- * (host_report_load(), json-c and the report schema).  A report it
+ * (host_report_load(): QEMU's JSON parser and the report schema).  A report it
  * accepts must be well formed (regions sorted, start <= end, no two of
  * one type overlapping in a device, no control characters in names) and
  * round-trip: written with host_report_to_json() and read back, it is

@@ -584,29 +584,44 @@ DEVICE = '{"host": "h", "devices": [{"bdf": "b", "group": %s}]}'
 REGION = DEVICE % '1, "reserved-regions": [%s]'
 
 # (text, message after the file name): syntax errors give line and
-# column, schema errors the path to the value
+# column (of the token where QEMU's JSON parser found the error, with
+# its message), schema errors the path to the value
 BAD_JSON = [
-    ("", ":1:1: invalid JSON: unexpected end of data"),
-    ("hello", ":1:1: invalid JSON: unexpected character"),
-    ('{"host": "h", "devices": [', ":1:27: invalid JSON: unexpected end of data"),
+    ("", ":1:1: no JSON value"),
+    (" \n", ":2:1: no JSON value"),
+    ("hello", ":1:1: JSON parse error, invalid keyword 'hello'"),
+    ('{"host": "h", "devices": [', ":1:27: JSON parse error, premature EOI"),
     ('{"host": "h",\n "devices": [{"bdf": "b"',
-     ":2:25: invalid JSON: unexpected end of data"),
+     ":2:25: JSON parse error, premature EOI"),
     ('{"host": "h", "devices": [{"bdf": "b\\x"}]}',
-     ":1:38: invalid JSON: invalid string sequence"),
-    ('{"host": \'h\', "devices": []}', ":1:10: invalid JSON: unexpected character"),
+     ":1:35: JSON parse error, invalid escape sequence in string"),
+    ('{"host": "h", "devices": [{"bdf" "b"}]}',
+     ":1:34: JSON parse error, missing : in object pair"),
+    ('{"host": "h", "devices": [tru]}',
+     ":1:27: JSON parse error, invalid keyword 'tru'"),
+    ('{"host": "h", "devices": [[1 2]]}',
+     ":1:30: JSON parse error, expected separator in list"),
+    # QEMU's extensions to JSON: single quotes, the escape \', and
+    # %-interpolation (off when reading, as in QMP)
+    ('{"host": \'h\', "devices": []}',
+     ":1:10: JSON parse error, single-quoted strings are not JSON"),
+    ('{"devices": [], "host": "h\\\'"}',
+     ":1:27: JSON parse error, \\' is not a JSON escape"),
+    ('{"host": %s, "devices": []}', ":1:10: JSON parse error, stray '%'"),
     ('{"host": 1, "devices": []}', ": host: expected a string"),
     ("[]", ": expected an object"),
     ('{"host": "h", "devices": [], "x": 1}', ": unexpected member 'x'"),
+    # QEMU's parser finds a duplicate at the second member's value
     ('{"host": "h", "host": "h", "devices": []}',
-     ':1:15: duplicate member "host"'),
+     ":1:23: JSON parse error, duplicate key"),
     ('{"host": "h", "devices": [],\n "host": "h"}',
-     ':2:2: duplicate member "host"'),
+     ":2:10: JSON parse error, duplicate key"),
     # names that differ only in escapes
     ('{"host": "h", "h\\u006fst": "h", "devices": []}',
-     ": an object has two members of one name"),
+     ":1:28: JSON parse error, duplicate key"),
     ('{"host": "h"}', ": host report without 'devices'"),
     (DEVICE % "1", ": devices[0]: device without 'reserved-regions'"),
-    ('{"host": "h", "devices": [],}', ":1:29: invalid JSON: unexpected character"),
+    ('{"host": "h", "devices": [],}', ":1:29: JSON parse error, expecting value"),
     ('{"host": "h", "devices": [1]}', ": devices[0]: expected an object"),
     ('{"host": "h", "devices": {}}', ": devices: expected an array"),
     ('{"host": "h", "devices": []} []',
@@ -623,7 +638,7 @@ BAD_JSON = [
     (DEVICE % '1e3, "reserved-regions": []',
      ": devices[0].group: expected an integer"),
     (DEVICE % '01, "reserved-regions": []',
-     ":1:51: invalid JSON: number expected"),
+     ":1:49: JSON parse error, stray '01'"),
     (DEVICE % '18446744073709551616, "reserved-regions": []',
      ":1:49: integer 18446744073709551616 out of range"),
     (DEVICE % '99999999999999999999999, "reserved-regions": []',
@@ -641,9 +656,18 @@ BAD_JSON = [
      ": devices[0]: device b: msi regions 0x1-0x2 and 0x2-0x3 overlap"),
     # nesting beyond the schema
     (REGION % '{"start": [1], "end": 2, "type": "msi"}',
-     ":1:84: nested deeper than a host report"),
+     ": devices[0].reserved-regions[0].start: expected a non-negative "
+     "integer"),
     ('{"host": "h", "devices": [[[[[[[]]]]]]]}',
-     ":1:31: nested deeper than a host report"),
+     ": devices[0]: expected an object"),
+    # beyond QEMU's parser's nesting limit (1024)
+    ('{"host": "h", "devices": ' + "[" * 1100 + "]" * 1100 + "}",
+     ":1:1049: JSON nesting depth limit exceeded"),
+    # Unicode: what is not a character is refused by QEMU's parser
+    ('{"host": "h\\ud800", "devices": []}',
+     ":1:10: JSON parse error, \\ud800 is not a valid Unicode character"),
+    ('{"host": "h\\uffff", "devices": []}',
+     ":1:10: JSON parse error, \\uffff is not a valid Unicode character"),
     # strings: UTF-8 and control characters
     (b'{"host": "h\xff", "devices": []}', ":1:12: invalid UTF-8"),
     (b'{"host": "h\xc3", "devices": []}', ":1:12: invalid UTF-8"),
@@ -656,7 +680,7 @@ BAD_JSON = [
     ('{"host": "a\\u0000b", "devices": []}',
      ": host: control character in 'a\\x00b'"),
     ('{"host": "a\tb", "devices": []}',
-     ": host: control character in 'a\\x09b'"),
+     ":1:10: JSON parse error, stray '\"a\\x09'"),
 ]
 
 

@@ -610,6 +610,41 @@ static void test_inside_empty(void)
     g_assert_cmphex(w.upb, ==, UINT64_MAX);
 }
 
+/* virt's device memory area, as memmap-plan takes it too */
+static void test_device_memory_area(void)
+{
+    uint64_t base, size;
+
+    /* RAM at 1 GiB of 4 GiB: the area right after it */
+    g_assert_true(memmap_device_memory_area(5 * GiB, 4 * GiB, 8 * GiB, 2,
+                                            &base, &size));
+    g_assert_cmphex(base, ==, 5 * GiB);
+    g_assert_cmphex(size, ==, 6 * GiB);
+    /* RAM ending off a GiB boundary: the next one */
+    g_assert_true(memmap_device_memory_area(5 * GiB + 1, 4 * GiB, 4 * GiB,
+                                            1, &base, &size));
+    g_assert_cmphex(base, ==, 6 * GiB);
+    g_assert_cmphex(size, ==, GiB);
+    /* no maxmem, no slots: no area */
+    g_assert_true(memmap_device_memory_area(5 * GiB, 4 * GiB, 4 * GiB, 0,
+                                            &base, &size));
+    g_assert_cmphex(size, ==, 0);
+    /* up to the GiB below the last one of 2^64, and beyond */
+    g_assert_true(memmap_device_memory_area(-2 * GiB, GiB, 2 * GiB, 0,
+                                            &base, &size));
+    g_assert_cmphex(base + size - 1, ==, UINT64_MAX - GiB);
+    g_assert_false(memmap_device_memory_area(-2 * GiB, GiB, 4 * GiB, 0,
+                                             &base, &size));
+    g_assert_false(memmap_device_memory_area(-GiB + 1, GiB, GiB, 1,
+                                             &base, &size));
+    g_assert_false(memmap_device_memory_area(GiB, GiB, GiB,
+                                             UINT64_MAX / GiB + 1,
+                                             &base, &size));
+    g_assert_false(memmap_device_memory_area(GiB, GiB, UINT64_MAX,
+                                             UINT64_MAX / GiB, &base,
+                                             &size));
+}
+
 static void test_inside_64bit_edges(void)
 {
     static const uint64_t all[][2] = { { 0, UINT64_MAX } };
@@ -934,6 +969,7 @@ int main(int argc, char **argv)
     g_test_add_func("/memmap/inside/adjacent", test_inside_adjacent);
     g_test_add_func("/memmap/inside/empty", test_inside_empty);
     g_test_add_func("/memmap/inside/64bit-edges", test_inside_64bit_edges);
+    g_test_add_func("/memmap/device-memory-area", test_device_memory_area);
     g_test_add_func("/memmap/range-lists-as-upstream",
                     test_range_lists_as_upstream);
     if (g_test_perf()) {

@@ -204,4 +204,25 @@ bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
  */
 GList *memmap_ranges_clip(GList *usable, const Range *r);
 
+/**
+ * memmap_device_memory_area: where the arm virt machine puts its device
+ * memory area (memory hot-plug): from the first GiB boundary at or above
+ * the end of RAM, holding what maxmem adds to RAM plus 1 GiB per slot for
+ * the alignment of what is plugged.  The board and memmap-plan both take
+ * the rule from here.
+ * @ram_end: the address after guest RAM
+ * @ram_size: guest RAM (-m size)
+ * @maxram_size: guest RAM with what may be plugged (-m maxmem), at least
+ *     @ram_size
+ * @slots: memory slots (-m slots)
+ * @base: set to the start of the area
+ * @size: set to its size, 0 when there is none
+ *
+ * Returns: false when the area does not fit below 2^64 (@base and @size
+ * are then what the arithmetic gives modulo 2^64).
+ */
+bool memmap_device_memory_area(uint64_t ram_end, uint64_t ram_size,
+                               uint64_t maxram_size, uint64_t slots,
+                               uint64_t *base, uint64_t *size);
+
 #endif
