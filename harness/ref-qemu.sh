@@ -4,7 +4,8 @@
 # Build the reference for the unchanged default guest ABI: the pristine
 # base (build/qemu's tag "base": the same QEMU source, Debian's patches
 # applied, without our files and hook patches) in BUILD_DIR/ref, as a
-# qemu-system-aarch64 configured as build/obj is.  The source is a git
+# qemu-system-aarch64 configured as build/obj is but with the virt
+# board's devices only (harness/ref-devices.mak).  The source is a git
 # worktree at BUILD_DIR/ref/qemu and the build directory
 # BUILD_DIR/ref/obj, laid out as build/qemu and build/obj so that
 # ccache shares the objects of the files our change leaves alone.
@@ -35,11 +36,14 @@ fi
 . "$repo/harness/configure.sh"
 use_ccache "$build"
 export CC="ccache cc"
-# The default device set, as build/obj has it.  (QEMU 10.2's own
-# minimal.mak with --without-default-devices does not link: virt
-# selects ACPI_CXL, whose hw/acpi/cxl.c calls cxl_fmws_get_all_sorted()
-# from hw/cxl, which is only "default y" and has no stub for it.)
+# Only the virt board and what it selects (harness/ref-devices.mak):
+# the layers that use this build run nothing else.  configure takes a
+# device set by name from the tree's configs/devices, so the file goes
+# there, untracked; the tree's sources stay the base's.
+cp "$repo/harness/ref-devices.mak" \
+    "$src/configs/devices/aarch64-softmmu/memmap-ref.mak"
 configure_qemu ref-qemu.sh "$src" "$obj" "$ref/configure.log" \
-    --disable-docs --disable-tools >&2
+    --disable-docs --disable-tools --without-default-devices \
+    --with-devices-aarch64=memmap-ref >&2
 nice -n 10 ninja -C "$obj" qemu-system-aarch64 >&2
 echo "$obj/qemu-system-aarch64"

@@ -34,8 +34,15 @@ flock 8
 use_ccache "$build"
 export CC="ccache clang-14"
 export CXX="ccache clang++-14"
+# The virt board's devices only, as the reference build (see
+# harness/ref-devices.mak): the sanitized QEMU runs memmap-test and the
+# planner's plans, on virt.  The file goes into the tree's
+# configs/devices, where configure looks for it, untracked.
+cp "$repo/harness/ref-devices.mak" \
+    "$build/qemu/configs/devices/aarch64-softmmu/memmap-ref.mak"
 configure_qemu san-build.sh "$build/qemu" "$san" "$build/san-configure.log" \
     --disable-docs --enable-asan --enable-ubsan \
+    --without-default-devices --with-devices-aarch64=memmap-ref \
     --extra-cflags=-fsanitize=fuzzer-no-link \
     --extra-ldflags=-fsanitize=fuzzer-no-link
 
