@@ -18,6 +18,7 @@
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "hw/core/memmap.h"
+#include "hw/boards.h"
 #include "hw/core/qdev-prop-internal.h"
 #include "hw/mem/memory-device.h"
 #include "hw/qdev-properties.h"
@@ -26,6 +27,7 @@
 #include "hw/vfio/vfio-container.h"
 #include "qapi/qapi-types-vfio.h"
 #include "trace.h"
+#include "vfio-listener.h"
 
 const PropertyInfo vfio_prop_iova_check = {
     .type = "VfioIovaCheckPolicy",
@@ -36,38 +38,6 @@ const PropertyInfo vfio_prop_iova_check = {
     .set_default_value = qdev_propinfo_set_default_value_enum,
 };
 
-/* Collect what the VFIO memory listener maps and must not fail on. */
-static bool collect_guest_memory(Int128 start, Int128 len,
-                                 const MemoryRegion *cmr,
-                                 hwaddr offset_in_region, void *opaque)
-{
-    /* the memory_region_is_*() helpers take no const pointer */
-    MemoryRegion *mr = (MemoryRegion *)cmr;
-    GList **ram = opaque;
-    Range *r;
-
-    if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
-        memory_region_is_protected(mr) ||
-        int128_get64(start) & (1ULL << 63)) {
-        return false;
-    }
-    r = g_new(Range, 1);
-    range_init_nofail(r, int128_get64(start), int128_get64(len));
-    *ram = range_list_insert(*ram, r);
-    return false;
-}
-
-/* What the container's memory listener maps: its RAM sections */
-static GList *guest_memory(VFIOContainer *bcontainer)
-{
-    GList *ram = NULL;
-
-    RCU_READ_LOCK_GUARD();
-    flatview_for_each_range(address_space_to_flatview(bcontainer->space->as),
-                            collect_guest_memory, &ram);
-    return ram;
-}
-
 /*
  * The container maps guest memory one to one: its address space is
  * system memory, or a vIOMMU's address space in bypass mode, where
@@ -76,17 +46,27 @@ static GList *guest_memory(VFIOContainer *bcontainer)
  */
 static bool maps_guest_memory(VFIOContainer *bcontainer)
 {
-    g_autoptr(GList) ram = NULL;
+    GList *ram;
+    bool some;
 
     if (bcontainer->space->as == &address_space_memory) {
         return true;
     }
-    ram = guest_memory(bcontainer);
-    g_list_foreach(ram, (GFunc)g_free, NULL);
-    return ram != NULL;
+    ram = vfio_listener_guest_ram(bcontainer);
+    some = ram != NULL;
+    g_list_free_full(ram, g_free);
+    return some;
 }
 
-/* Describe why @bad does not fit and how a memmap hole would fix it. */
+/* Whether the user can move guest RAM with a memmap on this machine */
+static bool machine_has_memmap(void)
+{
+    return current_machine &&
+           object_class_property_find(OBJECT_GET_CLASS(current_machine),
+                                      "memmap");
+}
+
+/* Describe why @bad does not fit, and how a memmap hole would fix it. */
 static void describe_misfit(Error **errp, const char *what, GList *usable,
                             const Range *bad, const Range *window)
 {
@@ -95,19 +75,15 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
     bool top = window->upb >= UINT64_MAX - MEMMAP_MIN_ALIGN;
     uint64_t size = top ? 0 :
         ROUND_UP(window->upb + 1, MEMMAP_MIN_ALIGN) - base;
-    g_autofree char *fix = top ?
-        g_strdup_printf("guest memory must end below 0x%" PRIx64, base) :
-        g_strdup_printf("a memmap hole at 0x%" PRIx64 " of size 0x%" PRIx64
-                        " keeps guest RAM out of it", base, size);
     GList *gaps = NULL;
 
+    /* no memmap hole fixes a window that runs to the top: say so */
     error_setg(errp, "%s 0x%" PRIx64 "-0x%" PRIx64 " overlaps 0x%" PRIx64
                "-0x%" PRIx64 ", which the host IOMMU cannot map for this "
-               "device; %s", what, bad->lob, bad->upb, window->lob,
-               window->upb, fix);
+               "device%s", what, bad->lob, bad->upb, window->lob, window->upb,
+               top ? "; guest memory must end below it" : "");
 
     range_inverse_array(usable, &gaps, 0, UINT64_MAX);
-
     error_append_hint(errp, "Unusable IOVA windows of the device:");
     for (GList *g = gaps; g; g = g->next) {
         error_append_hint(errp, " 0x%" PRIx64 "-0x%" PRIx64,
@@ -115,9 +91,10 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
     }
     error_append_hint(errp, "\n");
     g_list_free_full(gaps, g_free);
-    if (!top) {
-        error_append_hint(errp, "For example: -machine virt,memmap.0.type="
-                          "hole,memmap.0.base=0x%" PRIx64 ",memmap.0.size=0x%"
+    if (!top && machine_has_memmap()) {
+        error_append_hint(errp, "A memmap hole keeps guest RAM out of the "
+                          "window, for example: -machine memmap.0.type=hole,"
+                          "memmap.0.base=0x%" PRIx64 ",memmap.0.size=0x%"
                           PRIx64 "\n", base, size);
     }
 }
@@ -130,12 +107,15 @@ bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
     Range bad, window;
     bool fits;
 
+    if (vbasedev->iova_check == VFIO_IOVA_CHECK_POLICY_RELAXED) {
+        bcontainer->iova_relaxed = true;
+    }
     if (!bcontainer->iova_ranges) {
         trace_vfio_memmap_check_skipped(vbasedev->name);
         return true;
     }
 
-    ram = guest_memory(bcontainer);
+    ram = vfio_listener_guest_ram(bcontainer);
     fits = memmap_ranges_inside(bcontainer->iova_ranges, ram, &bad, &window);
     g_list_free_full(ram, g_free);
     trace_vfio_memmap_check(vbasedev->name, fits);
@@ -147,9 +127,9 @@ bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
                     &bad, &window);
     if (vbasedev->iova_check == VFIO_IOVA_CHECK_POLICY_RELAXED) {
         error_append_hint(&err, "Guest memory in these windows is not "
-                          "DMA-mapped for the device (iova-check=relaxed)"
+                          "DMA-mapped for the device (x-iova-check=relaxed)"
                           "\n");
-        warn_reportf_err(err, "vfio %s: ", vbasedev->name);
+        warn_reportf_err(err, VFIO_MSG_PREFIX, vbasedev->name);
         return true;
     }
     error_propagate(errp, err);
@@ -208,7 +188,7 @@ int vfio_memmap_dma_map(VFIOContainer *bcontainer,
     bool left;
     int ret;
 
-    if (!bcontainer->iova_ranges) {
+    if (!bcontainer->iova_relaxed || !bcontainer->iova_ranges) {
         return vfio_container_dma_map(bcontainer, iova, size, vaddr,
                                       readonly, section->mr);
     }
@@ -226,7 +206,7 @@ int vfio_memmap_dma_map(VFIOContainer *bcontainer,
     if (bcontainer->initialized) {
         g_autofree char *devices = container_devices(bcontainer);
 
-        warn_report("vfio %s: %s at 0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx
+        warn_report(VFIO_MSG_PREFIX "%s at 0x%" HWADDR_PRIx "-0x%" HWADDR_PRIx
                     " overlaps 0x%" PRIx64 "-0x%" PRIx64 ", which the host "
                     "IOMMU cannot map; it is left unmapped there, and the "
                     "device cannot DMA to it", devices,
@@ -241,7 +221,7 @@ int vfio_memmap_dma_unmap(VFIOContainer *bcontainer, hwaddr iova,
 {
     bool left;
 
-    if (!bcontainer->iova_ranges || unmap_all) {
+    if (!bcontainer->iova_relaxed || !bcontainer->iova_ranges || unmap_all) {
         return vfio_container_dma_unmap(bcontainer, iova, size, NULL,
                                         unmap_all);
     }
@@ -249,44 +229,33 @@ int vfio_memmap_dma_unmap(VFIOContainer *bcontainer, hwaddr iova,
                           &left);
 }
 
-/*
- * Memory devices: the lowest window of any container that overlaps
- * @range; refused (@errp set) when a device of that container has the
- * strict policy, else only to be avoided by the address allocator.
- */
-static bool vfio_memmap_range_check(const Range *range, Range *window,
-                                    Error **errp)
+void vfio_memmap_reserve(VFIOContainer *bcontainer)
 {
-    ERRP_GUARD();
-    GList new = { .data = (gpointer)range };
-    VFIODevice *vbasedev;
-    bool fits = true;
+    g_autofree char *devices = NULL;
+    g_autofree char *name = NULL;
+    GList *windows = NULL;
 
-    QLIST_FOREACH(vbasedev, &vfio_device_list, global_next) {
-        VFIOContainer *bcontainer = vbasedev->bcontainer;
-        Range bad, w;
-
-        if (!bcontainer || !bcontainer->iova_ranges ||
-            !maps_guest_memory(bcontainer) ||
-            memmap_ranges_inside(bcontainer->iova_ranges, &new, &bad, &w)) {
-            continue;
-        }
-        if (fits || w.lob < window->lob) {
-            *window = w;
-        }
-        fits = false;
-        if (vbasedev->iova_check == VFIO_IOVA_CHECK_POLICY_STRICT && !*errp) {
-            describe_misfit(errp, "new memory", bcontainer->iova_ranges,
-                            &bad, &w);
-            error_prepend(errp, "vfio %s: ", vbasedev->name);
-        }
+    if (!current_machine) {
+        return;
     }
-    return fits;
+    if (QLIST_EMPTY(&bcontainer->device_list) || bcontainer->iova_relaxed ||
+        !bcontainer->iova_ranges || !maps_guest_memory(bcontainer)) {
+        vfio_memmap_unreserve(bcontainer);
+        return;
+    }
+    range_inverse_array(bcontainer->iova_ranges, &windows, 0, UINT64_MAX);
+    devices = container_devices(bcontainer);
+    name = g_strdup_printf("vfio %s", devices);
+    memory_devices_set_reserved(current_machine, bcontainer, name,
+                                "the host IOMMU cannot map it for DMA",
+                                windows);
+    g_list_free_full(windows, g_free);
 }
 
-static void vfio_memmap_register(void)
+void vfio_memmap_unreserve(VFIOContainer *bcontainer)
 {
-    memory_device_add_range_check(vfio_memmap_range_check);
+    if (current_machine) {
+        memory_devices_set_reserved(current_machine, bcontainer, NULL, NULL,
+                                    NULL);
+    }
 }
-
-type_init(vfio_memmap_register)

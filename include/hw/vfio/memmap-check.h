@@ -14,7 +14,7 @@
 typedef struct VFIOContainer VFIOContainer;
 typedef struct VFIODevice VFIODevice;
 
-/* The vfio-pci "iova-check" property: an #VfioIovaCheckPolicy */
+/* The vfio-pci "x-iova-check" property: an #VfioIovaCheckPolicy */
 extern const PropertyInfo vfio_prop_iova_check;
 
 /**
@@ -25,14 +25,15 @@ extern const PropertyInfo vfio_prop_iova_check;
  * @errp: pointer to a NULL-initialized error object
  *
  * Every range of guest memory that the container's memory listener
- * will map (its RAM sections: system memory, or a vIOMMU's address space
- * in bypass mode) must lie inside the union of the usable IOVA ranges
- * that the kernel reported, the intersection over the container's
- * groups.  Skipped (with a trace event) when the kernel reported none.
+ * will map one to one (vfio_listener_guest_ram()) must lie inside the
+ * union of the usable IOVA ranges that the kernel reported, the
+ * intersection over the container's groups.  Skipped (with a trace
+ * event) when the kernel reported none.  A device with the relaxed
+ * policy makes its container map only what fits from then on.
  *
  * Returns: false with @errp set when guest memory does not fit and the
- * device's iova-check policy is strict (the default); true otherwise,
- * after a warning under the relaxed policy.
+ * device's policy is strict (the default); true otherwise, after a
+ * warning under the relaxed policy.
  */
 bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
                        Error **errp);
@@ -46,10 +47,12 @@ bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
  * @vaddr: host address of @iova
  * @readonly: map read-only
  *
- * The memory listener's mapping of RAM: only the parts of the range
- * that lie inside the container's usable IOVA ranges are mapped; the
- * rest is left unmapped, with a trace event and, once the container is
- * set up, a warning, rather than failing the map and stopping the VM.
+ * The memory listener's mapping of RAM.  In a container with a device
+ * of the relaxed policy, only the parts of the range that lie inside the
+ * container's usable IOVA ranges are mapped; the rest is left unmapped,
+ * with a trace event and, once the container is set up, a warning,
+ * rather than failing the map and stopping the VM.  Other containers map
+ * the whole range, as vfio_container_dma_map() does.
  *
  * Returns: 0 or the first error of vfio_container_dma_map().
  */
@@ -68,5 +71,24 @@ int vfio_memmap_dma_map(VFIOContainer *bcontainer,
  */
 int vfio_memmap_dma_unmap(VFIOContainer *bcontainer, hwaddr iova,
                           hwaddr size, bool unmap_all);
+
+/**
+ * vfio_memmap_reserve: keep memory devices out of what a container
+ * cannot map
+ * @bcontainer: the container, after its devices or usable IOVA ranges
+ *     changed
+ *
+ * A container whose devices all have the strict policy, and that maps
+ * guest memory one to one, reserves the complement of its usable IOVA
+ * ranges with memory_devices_set_reserved(), in the name of its devices;
+ * other containers reserve nothing.
+ */
+void vfio_memmap_reserve(VFIOContainer *bcontainer);
+
+/**
+ * vfio_memmap_unreserve: drop what a container reserved
+ * @bcontainer: the container, going away
+ */
+void vfio_memmap_unreserve(VFIOContainer *bcontainer);
 
 #endif
