@@ -62,8 +62,8 @@ static bool maps_guest_memory(VFIOContainer *bcontainer)
 static bool machine_has_memmap(void)
 {
     return current_machine &&
-           object_class_property_find(OBJECT_GET_CLASS(current_machine),
-                                      "memmap");
+        object_class_property_find(object_get_class(OBJECT(current_machine)),
+                                   "memmap");
 }
 
 /* Describe why @bad does not fit, and how a memmap hole would fix it. */

@@ -34,35 +34,35 @@ from nestedlib import NestedError, run_scenario  # noqa: E402
 # for the cold-plug (which also gets the hints: the unusable windows, a
 # -machine example).
 MISFIT = ("0xf0000000-0xffffffff overlaps 0xfee00000-0xfeefffff, which "
-          "the host IOMMU cannot map for this device; a memmap hole at "
-          "0xfee00000 of size 0x100000 keeps guest RAM out of it")
+          "the host IOMMU cannot map for this device")
 RELAXED_HINT = ("Guest memory in these windows is not DMA-mapped for the "
-                "device (iova-check=relaxed)")
+                "device (x-iova-check=relaxed)")
 REFUSAL = {
     "hot-plug": ["vfio {host}: ", "guest memory " + MISFIT],
     "hot-plug2": ["vfio {host2}: ", "guest memory " + MISFIT],
     "cold-plug": ["vfio {host}: ", "guest memory " + MISFIT,
                   "Unusable IOVA windows of the device: "
                   "0xfee00000-0xfeefffff",
-                  "memmap.0.type=hole,memmap.0.base=0xfee00000,"
-                  "memmap.0.size=0x100000"],
+                  "A memmap hole keeps guest RAM out of the window, for "
+                  "example: -machine memmap.0.type=hole,"
+                  "memmap.0.base=0xfee00000,memmap.0.size=0x100000"],
     # iova-check=relaxed: the same text as a warning, and what it means
     "relaxed": ["warning: vfio {host}: ", "guest memory " + MISFIT,
                 RELAXED_HINT],
     "relaxed2": ["warning: vfio {host2}: ", "guest memory " + MISFIT,
                  RELAXED_HINT],
-    "memory": ["{host}: new memory 0xfe000000-0xfeffffff overlaps "
-               "0xfee00000-0xfeefffff, which the host IOMMU cannot map for "
-               "this device"],
+    # memory devices in the windows a strict container reserved
+    "memory": ["memory device at 0xfe000000-0xfeffffff overlaps "
+               "0xfee00000-0xfeefffff, reserved by vfio {host}: the host "
+               "IOMMU cannot map it for DMA"],
     # RAM above the host IOMMU's address width
     "top": ["vfio {host}: ",
             "guest memory 0x1000000000000-0x1000003ffffff "
             "overlaps 0x1000000000000-0xffffffffffffffff, which the host "
             "IOMMU cannot map for this device; guest memory must end below "
-            "0x1000000000000"],
-    "memory-either": ["new memory 0xfe000000-0xfeffffff overlaps "
-                      "0xfee00000-0xfeefffff, which the host IOMMU cannot "
-                      "map for this device"],
+            "it"],
+    "memory-either": ["memory device at 0xfe000000-0xfeffffff overlaps "
+                      "0xfee00000-0xfeefffff, reserved by vfio "],
     # RAM that appears at run time in the window of a relaxed device
     "runtime": ["warning: vfio {host}: dimmw at 0xfe000000-0xfeffffff "
                 "overlaps 0xfee00000-0xfeefffff, which the host IOMMU "
@@ -104,6 +104,11 @@ MAPS = {
     "memory": "-M virt -m 256M,slots=4,maxmem=4G",
     # A small compatible VM.
     "small": "-M virt -m 64M",
+    # RAM at 1 GiB, the PCIe ECAM at 0x3f000000 (low), for qtest, and
+    # the high PCI MMIO window at 512 TiB (0x2000000000000-0x3ffffffffffff),
+    # above what the host IOMMU addresses (48 bits).
+    "compatible_low_ecam": "-M virt,highmem-ecam=off,highmem-mmio-size=512T "
+                           "-m 256M",
     # 192 MiB at 1 GiB and 64 MiB at 2^48, where the host IOMMU's
     # address width (the emulated Intel IOMMU's aw-bits=48) ends.
     "top": "-M virt,memmap.0.type=ram,memmap.0.base=0x40000000,"
@@ -128,7 +133,7 @@ DEV="{\"driver\": \"vfio-pci\", \"host\": \"$HOST\", \"id\": \"hostdev0\","
 DEV="$DEV \"bus\": \"rp0\"}"
 DEV2="{\"driver\": \"vfio-pci\", \"host\": \"$HOST2\", \"id\": \"hostdev1\","
 DEV2="$DEV2 \"bus\": \"rp1\"}"
-RELAXED=', "iova-check": "relaxed"}'
+RELAXED=', "x-iova-check": "relaxed"}'
 DEVR="${DEV%\}}$RELAXED"
 DEV2R="${DEV2%\}}$RELAXED"
 PERIPH='{"path": "/machine/peripheral"}'
@@ -249,7 +254,7 @@ t relaxed-dma
 ROOTDEV="vfio-pci,host=$HOST,id=hostdev0,bus=pcie.0,addr=2"
 r dma.start q_start 3 -cpu max -nodefaults -display none \
     -qtest pipe:/tmp/q3/qt -qtest-log none $MAP_over_low_ecam \
-    -device "$ROOTDEV,iova-check=relaxed"
+    -device "$ROOTDEV,x-iova-check=relaxed"
 r dma.status q_cmd 3 query-status
 r dma.peripheral q_cmd 3 qom-list "$PERIPH"
 r dma.locked q_locked 3
@@ -313,6 +318,55 @@ r memory.devices q_cmd 3 query-memory-devices
 r memory.locked q_locked 3
 r memory.stderr q_err 3
 stop 3
+
+# 7b. a virtio-mem device over the window with nothing plugged: VFIO's
+# listener maps only the blocks of such memory that the guest plugged,
+# none here, and the check follows the listener: the strict device is
+# attached, and only the boot RAM is pinned.
+t vmem-unplugged
+VMW="-object memory-backend-ram,id=vmw,size=32M"
+VMW="$VMW -device virtio-mem-pci,id=vmw0,bus=rp1,memdev=vmw"
+VMW="$VMW,requested-size=0,memaddr=$((0xfe000000))"
+r vmemfirst.start q_start 3 $BASE $FW $MAP_memory $RP $RP1 $VMW
+r vmemfirst.add q_cmd 3 device_add "$DEV"
+r vmemfirst.peripheral q_cmd 3 qom-list "$PERIPH"
+r vmemfirst.locked q_locked 3
+stop 3
+
+# 7c. RAM that the guest maps into a window at run time, a RAM BAR
+# (ivshmem-plain's BAR 2, 1 MiB at 0x2000000000000 in the high PCI MMIO
+# window, above the host IOMMU's 48 bits, programmed over qtest through
+# the ECAM as in 6): a strict device's container maps it as QEMU
+# without the check does, and the host IOMMU refuses the map: QEMU stops
+# with its usual DMA mapping error.  A relaxed device's container leaves
+# it unmapped with a warning, and the VM goes on.
+t bar
+SHM="-object memory-backend-ram,id=shm,size=1M,share=on"
+SHM="$SHM -device ivshmem-plain,memdev=shm,bus=pcie.0,addr=3"
+# bar_into_window: BAR 2 (64-bit) at 0x2000000000000, memory decoding on
+bar_into_window() {
+    qt writel 0x3f018018 0 >/dev/null &&
+    qt writel 0x3f01801c 0x20000 >/dev/null &&
+    qt writew 0x3f018004 0x0002
+}
+for policy in strict relaxed; do
+    q_start 3 -cpu max -nodefaults -display none \
+        -qtest pipe:/tmp/q3/qt -qtest-log none $MAP_compatible_low_ecam \
+        -device "$ROOTDEV,x-iova-check=$policy" $SHM \
+        -trace vfio_memmap_unmapped >/tmp/r.out
+    echo "R bar-$policy.start $(cat /tmp/r.out)"
+    r bar-$policy.locked0 q_locked 3
+    qt_open 3
+    # strict: QEMU stops here, so no answer is expected (not counted)
+    bar_into_window >/tmp/r.out 2>&1
+    echo "R bar-$policy.bar $? $(cat /tmp/r.out)"
+    qt_close
+    if [ "$policy" = relaxed ]; then
+        r bar-$policy.status q_cmd 3 query-status
+    fi
+    r bar-$policy.stderr q_err 3
+    q_stop 3 >/dev/null 2>&1
+done
 
 # 8. RAM appearing at run time in the window of a relaxed device (a
 # pc-dimm at 0xfe000000): taken, the part in the window left unmapped
@@ -520,7 +574,7 @@ def refused_by_either(key, kind):
     def check(results, window):
         refused(key, kind)(results, window)
         desc = reply(results, key)["error"]["desc"]
-        names = [f"vfio {results.get(h)}: " for h in ("host", "host2")]
+        names = [f"vfio {results.get(h)}" for h in ("host", "host2")]
         if not any(n in desc for n in names):
             raise Fail(f"{key}: none of {names} in {desc!r}")
     return check
@@ -569,6 +623,14 @@ def absent(key, *substrings):
         found = [s for s in substrings if s in results[key]]
         if found:
             raise Fail(f"{key}: {found} in {results[key]!r}")
+    return check
+
+
+def present(key, *substrings):
+    def check(results, window):
+        missing = [s for s in substrings if s not in results.get(key, "")]
+        if missing:
+            raise Fail(f"{key}: {missing} not in {results.get(key)!r}")
     return check
 
 
@@ -854,6 +916,25 @@ CHECKS = [
      memory_device("memory.devices", "dimm1", "above")),
     ("memory plug: the pc-dimm's 16 MiB pinned, the unplugged virtio-mem not",
      locked_delta("memory.locked", "memory.locked0", 16 << 10)),
+    ("virtio-mem over the window, nothing plugged: strict device attached "
+     "(the check follows what the listener maps)",
+     returns("vmemfirst.add")),
+    ("virtio-mem over the window: hostdev0 in /machine/peripheral",
+     peripheral("vmemfirst.peripheral", True)),
+    ("virtio-mem over the window: only the boot RAM pinned",
+     locked("vmemfirst.locked", 256 << 10, 300 << 10)),
+    ("RAM BAR moved into the window, strict: QEMU's own DMA map error, "
+     "nothing left unmapped quietly",
+     lambda results, window: (
+         present("bar-strict.stderr", "DMA mapping failed")(results, window),
+         absent("bar-strict.stderr", UNMAPPED_TRACE)(results, window))),
+    ("RAM BAR moved into the window, relaxed: left unmapped with a warning, "
+     "the VM goes on",
+     lambda results, window: (
+         present("bar-relaxed.stderr", UNMAPPED_TRACE, RUNTIME_WARNING)(
+             results, window),
+         absent("bar-relaxed.stderr", DMA_MAP_FAILED)(results, window),
+         returns("bar-relaxed.status")(results, window))),
     ("run-time RAM: relaxed device attached (RAM clear of the window)",
      returns("runtime.add")),
     ("run-time RAM: pc-dimm in the relaxed device's window taken",
@@ -1038,6 +1119,9 @@ def main():
         print(f"# {key}: {results.get(key)}")
     print(f"# hot-plug refusal: {results.get('over.add', '')}")
     print(f"# cold-plug refusal: {results.get('over-cold.stderr', '')}")
+    print(f"# RAM BAR in a window, strict: {results.get('bar-strict.stderr')}")
+    print(f"# RAM BAR in a window, relaxed: "
+          f"{results.get('bar-relaxed.stderr')}")
     print(f"# relaxed warning: {results.get('relaxed.stderr', '')}")
     print(f"# run-time warning: {results.get('runtime.stderr', '')}")
     print(f"# RAM at 2^48: {results.get('top.add', '')}")
