@@ -167,6 +167,14 @@ else
     failed=$((failed + 1))
 fi
 
+# KVM layer: our QEMU cross-built for arm64 (build/cross) runs under KVM
+# in an arm64 guest of our x86 TCG build (virtualization=on, Debian
+# trixie's kernel): the same map under KVM and TCG, the IPA limit
+run_tap_after kvm-memmap "arm64 cross build or KVM assets" \
+    sh -c '"$1/harness/cross-build.sh" "$1" "$2" &&
+           "$1/harness/kvm-assets.sh" "$1" "$2"' sh "$repo" "$build" -- \
+    /usr/bin/python3 "$repo/tests/kvm/test-kvm-memmap.py" --build "$build"
+
 # VFIO layer: real VFIO under nested emulation (an x86_64 guest with an
 # emulated IOMMU assigns an emulated PCI device to our QEMU)
 run_tap vfio-nested /usr/bin/python3 "$repo/tests/vfio/test-vfio-nested.py" \

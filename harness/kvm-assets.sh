@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Build the arm64 host for the KVM layer (tests/kvm/): an arm64 Linux
+# guest under our TCG build with virtualization=on, so that it has KVM,
+# running our cross-built QEMU (harness/cross-build.sh) under KVM.
+#
+#   BUILD_DIR/kvm/vmlinuz-arm64           Debian trixie's arm64 kernel
+#                                         (6.12: KVM, 52-bit IPA with
+#                                         LPA2, virtio-iommu; bookworm's
+#                                         6.1 has 48 bits and no
+#                                         virtio-iommu)
+#   BUILD_DIR/kvm/initramfs-base.cpio.gz  busybox, the kernel's vfio and
+#                                         virtio-iommu modules, /init,
+#                                         /lib/kvm.sh
+#   BUILD_DIR/kvm/qemu.cpio               the cross-built
+#                                         qemu-system-aarch64, qemu-img
+#                                         and memmap-plan in /usr/bin,
+#                                         their shared libraries and the
+#                                         dynamic loader
+#   BUILD_DIR/kvm/inner.cpio              what inner guests boot:
+#                                         /kvm/vmlinuz (the same kernel)
+#                                         and /kvm/initramfs.cpio.gz (the
+#                                         guest layer's, from
+#                                         harness/guest-assets.sh)
+#
+# The outer /init mounts proc, sys, dev and a tmpfs on /tmp, loads the
+# modules, prints "I ..." lines about the host (the IPA size limit, KVM's
+# mode, modules that did not load), runs /scenario.sh between the lines
+# "=== KVM-BEGIN ===" and "=== KVM-END STATUS ===" on the serial
+# console, and powers off.  harness/kvmlib.py adds /scenario.sh as one
+# more cpio (the kernel takes concatenated archives), so a scenario
+# needs no disk, 9p or network, and its results come back as console
+# lines.  The uncompressed cpios unpack faster under TCG than gzip.
+#
+# The kernel comes from trixie through an apt configuration of its own
+# (BUILD_DIR/kvm/apt, arm64 only): the host's apt sources stay bookworm's,
+# so that no other layer's "apt-get download" picks a trixie package.
+# The .debs are kept in BUILD_DIR/kvm/dl, so reruns need no network;
+# outputs are rebuilt only when missing or stale (the base when this
+# script is newer, the QEMU cpio when a binary changed).
+# Usage: kvm-assets.sh REPO_DIR BUILD_DIR
+set -euo pipefail
+
+repo=$(realpath "$1")
+build=$(realpath -m "$2")
+kvm=$build/kvm
+dl=$kvm/dl
+cross=$build/cross
+obj=$cross/obj
+sysroot=$cross/sysroot
+kernel=$kvm/vmlinuz-arm64
+base=$kvm/initramfs-base.cpio.gz
+qcpio=$kvm/qemu.cpio
+icpio=$kvm/inner.cpio
+# virtio-iommu for the virtio-iommu-pci boots; the SMMUv3 driver and
+# irqbypass are built into trixie's kernel, KVM too (CONFIG_KVM=y).
+modules="virtio-iommu vfio vfio_iommu_type1 vfio-pci-core vfio-pci"
+mkdir -p "$dl"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+. "$repo/harness/debs.sh"
+
+# apt-get/apt-cache on trixie's arm64 packages only, state under
+# BUILD_DIR/kvm/apt (the host's status file, sources and pins unused)
+trixie() {
+    local a=$kvm/apt tool=$1
+    shift
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+    [ -f "$a/status" ] || : > "$a/status"
+    echo "deb [arch=arm64" \
+         "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+         "http://deb.debian.org/debian trixie main" > "$a/sources.list"
+    "$tool" -q -o Dir::Etc::SourceList="$a/sources.list" \
+        -o Dir::Etc::SourceParts=/dev/null \
+        -o Dir::Etc::Preferences=/dev/null \
+        -o Dir::Etc::PreferencesParts=/dev/null \
+        -o Dir::State::Lists="$a/lists" -o Dir::State::status="$a/status" \
+        -o Dir::Cache="$a/cache" -o APT::Architecture=arm64 \
+        -o APT::Architectures::=arm64 -o Acquire::Languages=none \
+        -o APT::Sandbox::User=root "$@"
+}
+
+# The kernel package: the newest trixie linux-image-*-arm64 already in
+# dl/, else the one trixie's linux-image-arm64 metapackage names.
+kdeb=$(ls "$dl"/linux-image-6.*-arm64_*_arm64.deb 2>/dev/null | sort -V |
+       tail -n 1 || true)
+if [ -z "$kdeb" ]; then
+    if ! trixie apt-get update >&2; then
+        echo "kvm-assets.sh: Debian trixie's arm64 package list cannot be" \
+             "fetched; the KVM layer needs trixie's kernel" >&2
+        exit 1
+    fi
+    pkg=$(trixie apt-cache depends linux-image-arm64 |
+          sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-arm64\)$/\1/p' |
+          head -n 1)
+    if [ -z "$pkg" ]; then
+        echo "kvm-assets.sh: trixie's linux-image-arm64 names no kernel" >&2
+        exit 1
+    fi
+    (cd "$dl" && trixie apt-get download "$pkg") >&2
+    kdeb=$(ls "$dl/$pkg"_*_arm64.deb | sort -V | tail -n 1)
+fi
+
+if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
+   [ "$kdeb" -nt "$base" ]; then
+    dpkg-deb -x "$kdeb" "$tmp/k"
+    cp "$tmp"/k/boot/vmlinuz-* "$kernel.tmp"
+    mv "$kernel.tmp" "$kernel"
+
+    root=$tmp/root
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin,lib/kvm}
+    dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" arm64 busybox-static)" |
+        tar -x -C "$root" ./bin/busybox
+
+    # The modules and their dependencies (each module's .modinfo
+    # "depends=", so no kmod is needed), dependencies first, in
+    # /lib/kvm/order; decompressed, as busybox's insmod reads no .ko.xz.
+    declare -A done_mod=()
+    add_module() {
+        local name=${1//-/_} f dep
+        [ -z "${done_mod[$name]:-}" ] || return 0
+        done_mod[$name]=1
+        # under /usr/lib/modules in trixie (merged /usr), /lib/modules
+        # before
+        f=$(find "$tmp/k" -regextype posix-extended \
+                 -regex ".*/lib/modules/.*/${name//_/[-_]}\.ko(\.xz|\.zst)?" |
+            head -n 1)
+        if [ -z "$f" ]; then
+            echo "kvm-assets.sh: module $1 not in $kdeb" >&2
+            exit 1
+        fi
+        case $f in
+            *.xz) xz -dc "$f" > "$root/lib/kvm/$name.ko" ;;
+            *.zst) zstd -qdc "$f" > "$root/lib/kvm/$name.ko" ;;
+            *) cp "$f" "$root/lib/kvm/$name.ko" ;;
+        esac
+        for dep in $(tr '\0' '\n' < "$root/lib/kvm/$name.ko" |
+                     sed -n 's/^depends=//p' | tr ',' ' '); do
+            add_module "$dep"
+        done
+        echo "$name" >> "$root/lib/kvm/order"
+    }
+    for m in $modules; do
+        add_module "$m"
+    done
+
+    cat > "$root/lib/kvm.sh" <<'EOF'
+# SPDX-License-Identifier: GPL-2.0-or-later
+# For the scenarios of the KVM layer (busybox sh).
+QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
+
+# now: the guest's uptime in seconds
+now() {
+    cut -d' ' -f1 /proc/uptime
+}
+
+# q NAME SECONDS ARGS...: run the inner QEMU with ARGS and QMP on its
+# stdin and stdout, send qmp_capabilities, the commands in $QMP (one
+# JSON object a line, each with an "id") and quit, and print
+#   Q NAME out LINE    each line QEMU wrote to stdout (QMP)
+#   Q NAME err LINE    each line of its stderr
+#   Q NAME rc N        its exit status (137: killed after SECONDS)
+#   Q NAME time S      how long it ran
+# QEMU never waits on the console: its stdin is the pipe, and a QEMU
+# that does not quit is killed.
+q() {
+    local name=$1 secs=$2 t0 rc
+    shift 2
+    t0=$(now)
+    { echo '{"execute": "qmp_capabilities"}'
+      [ -z "$QMP" ] || printf '%s\n' "$QMP"
+      echo '{"execute": "quit"}'; } |
+        timeout -s KILL "$secs" "$QEMU" "$@" -qmp stdio \
+            >/tmp/q.out 2>/tmp/q.err
+    rc=$?
+    sed "s/^/Q $name out /" /tmp/q.out
+    sed "s/^/Q $name err /" /tmp/q.err
+    echo "Q $name rc $rc"
+    echo "Q $name time $(awk "BEGIN { print $(now) - $t0 }")"
+}
+
+# scenario NAME: mark the start of a scenario (its time is taken from
+# one mark to the next); "scenario end" closes the last one.
+scenario() {
+    echo "S $1 $(now)"
+}
+EOF
+
+    cat > "$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+dmesg -n 1
+export PATH=/usr/bin:/bin:/sbin:/usr/sbin
+export LD_LIBRARY_PATH=/lib/aarch64-linux-gnu
+echo "=== KVM-BEGIN ==="
+echo "I uptime $(cut -d' ' -f1 /proc/uptime)"
+echo "I kernel $(uname -r)"
+for m in $(cat /lib/kvm/order); do
+    insmod "/lib/kvm/$m.ko" || echo "I insmod-failed $m"
+done
+dmesg | sed -n 's/.*IPA Size Limit: \([0-9]*\) bits.*/I ipa \1/p'
+dmesg | sed -n 's/.*kvm \[[0-9]*\]: \(.*mode initialized.*\)/I kvm-mode \1/p'
+[ -c /dev/kvm ] && echo "I dev-kvm yes" || echo "I dev-kvm no"
+sysctl -w vm.overcommit_memory=1 >/dev/null
+if [ -f /scenario.sh ]; then
+    sh /scenario.sh 2>&1
+    echo "=== KVM-END $? ==="
+else
+    echo "=== KVM-END no-scenario ==="
+fi
+poweroff -f
+EOF
+    chmod 755 "$root/init"
+    mkcpio "$root" | gzip -9 > "$base.tmp"
+    mv "$base.tmp" "$base"
+fi
+
+# The cross-built programs, stripped, with the NEEDED closure of their
+# shared libraries (readelf, resolved in the sysroot and then in the
+# cross compiler's glibc) in /lib/aarch64-linux-gnu and the dynamic
+# loader at the path the programs name.
+programs="$obj/qemu-system-aarch64 $obj/qemu-img
+    $obj/contrib/memmap-plan/memmap-plan"
+for p in $programs; do
+    if [ ! -x "$p" ]; then
+        echo "kvm-assets.sh: $p missing; run harness/cross-build.sh" \
+             "$repo $build" >&2
+        exit 1
+    fi
+done
+# shellcheck disable=SC2086
+stamp=$(stat -L -c '%n %s %Y' $programs "$0")
+if [ ! -f "$qcpio" ] || [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
+then
+    root=$tmp/qroot
+    mkdir -p "$root/usr/bin" "$root/lib/aarch64-linux-gnu"
+    for p in $programs; do
+        aarch64-linux-gnu-strip -o "$root/usr/bin/${p##*/}" "$p"
+    done
+    libdirs="$sysroot/usr/lib/aarch64-linux-gnu $sysroot/lib/aarch64-linux-gnu
+        /usr/aarch64-linux-gnu/lib"
+    needed() {
+        readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'
+    }
+    declare -A have=()
+    todo=$(for p in $programs; do needed "$p"; done)
+    while [ -n "$todo" ]; do
+        next=
+        for so in $todo; do
+            [ -z "${have[$so]:-}" ] || continue
+            have[$so]=1
+            f=
+            for d in $libdirs; do
+                if [ -e "$d/$so" ]; then
+                    f=$d/$so
+                    break
+                fi
+            done
+            if [ -z "$f" ]; then
+                echo "kvm-assets.sh: $so not found in $libdirs" >&2
+                exit 1
+            fi
+            cp -L "$f" "$root/lib/aarch64-linux-gnu/$so"
+            next="$next $(needed "$f")"
+        done
+        todo=$next
+    done
+    interp=$(readelf -l "$obj/qemu-system-aarch64" |
+             sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p')
+    mkdir -p "$root$(dirname "$interp")"
+    cp -L "/usr/aarch64-linux-gnu/lib/${interp##*/}" "$root$interp"
+    mkcpio "$root" > "$qcpio.tmp"
+    mv "$qcpio.tmp" "$qcpio"
+    echo "$stamp" > "$qcpio.stamp"
+fi
+
+# The inner guests' kernel and initramfs: the guest layer's initramfs
+# (harness/guest-assets.sh: prints the guest's memory, powers off).
+"$repo/harness/guest-assets.sh" "$build" >&2
+inner_initrd=$build/guest/initramfs-arm64.cpio.gz
+if [ ! -f "$icpio" ] || [ "$kernel" -nt "$icpio" ] ||
+   [ "$inner_initrd" -nt "$icpio" ]; then
+    root=$tmp/iroot
+    mkdir -p "$root/kvm"
+    cp "$kernel" "$root/kvm/vmlinuz"
+    cp "$inner_initrd" "$root/kvm/initramfs.cpio.gz"
+    mkcpio "$root" > "$icpio.tmp"
+    mv "$icpio.tmp" "$icpio"
+fi
