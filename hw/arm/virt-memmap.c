@@ -60,6 +60,9 @@ static const char *const virt_region_names[] = {
     [VIRT_HIGH_PCIE_MMIO] = "high-pcie-mmio",
 };
 
+/* a region appended to the board's table needs a name here */
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(virt_region_names) != VIRT_HIGH_PCIE_MMIO + 1);
+
 /* The name of device region @i, for messages and query-memmap */
 static char *virt_region_name(int i)
 {
@@ -237,7 +240,7 @@ void virt_memmap_finish_init(VirtMachineState *vms, MemoryRegion *sysmem)
 {
     MachineState *ms = MACHINE(vms);
     const MemMapLayout *l = machine_memmap_layout(ms);
-    const MemMapPiece *low;
+    struct arm_boot_ram_range *ranges;
 
     if (!machine_memmap_is_set(ms)) {
         return;
@@ -248,6 +251,7 @@ void virt_memmap_finish_init(VirtMachineState *vms, MemoryRegion *sysmem)
      * levels makes each later flat view update dearer: map the pieces
      * once the board's own devices are in, in one update.
      */
+    ranges = g_new(struct arm_boot_ram_range, l->ram->len);
     memory_region_transaction_begin();
     for (unsigned i = 0; i < l->ram->len; i++) {
         const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
@@ -257,13 +261,19 @@ void virt_memmap_finish_init(VirtMachineState *vms, MemoryRegion *sysmem)
         memory_region_init_alias(alias, OBJECT(vms), name, ms->ram,
                                  p->offset, range_size(&p->range));
         memory_region_add_subregion(sysmem, p->range.lob, alias);
+        ranges[i] = (struct arm_boot_ram_range) {
+            .base = p->range.lob,
+            .size = range_size(&p->range),
+            .node = p->node,
+        };
     }
     memory_region_transaction_commit();
 
-    low = &g_array_index(l->ram, MemMapPiece, 0);
-    vms->bootinfo.loader_start = low->range.lob;
-    vms->bootinfo.ram_size = range_size(&low->range);
-    vms->bootinfo.memmap = l;
+    /* the boot loader puts the kernel, initrd and DTB in the lowest piece */
+    vms->bootinfo.loader_start = ranges[0].base;
+    vms->bootinfo.ram_size = ranges[0].size;
+    vms->bootinfo.ram_ranges = ranges;
+    vms->bootinfo.nb_ram_ranges = l->ram->len;
 }
 
 struct smbios_phys_mem_area *virt_memmap_smbios_areas(VirtMachineState *vms,

@@ -14,6 +14,7 @@
 #include "hw/core/machine-memmap.h"
 #include "hw/qdev-core.h"
 #include "migration/vmstate.h"
+#include "system/numa.h"
 #include "qemu/error-report.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
@@ -22,7 +23,7 @@ struct MachineMemMap {
     MemMapRangeList *entries;
     MemMapLayout *layout;
     GArray *devices; /* MemMapRegion */
-    char *incoming; /* the migration source's map, while loading */
+    MemMapLayout *incoming; /* the migration source's map, loading */
 };
 
 static MachineMemMap *machine_memmap(MachineState *ms)
@@ -161,7 +162,7 @@ void machine_memmap_add_device(MachineState *ms, const char *name,
                                uint64_t base, uint64_t size)
 {
     MemMapRegion r = {
-        .type = MEM_MAP_REGION_TYPE_DEVICE,
+        .type = MEM_MAP_TYPE_DEVICE,
         .base = base,
         .size = size,
     };
@@ -179,7 +180,7 @@ void machine_memmap_free(MachineState *ms)
         memmap_layout_free(ms->guest_memmap->layout);
         clear_devices(ms->guest_memmap);
         g_array_unref(ms->guest_memmap->devices);
-        g_free(ms->guest_memmap->incoming);
+        memmap_layout_free(ms->guest_memmap->incoming);
         g_clear_pointer(&ms->guest_memmap, g_free);
     }
 }
@@ -210,7 +211,7 @@ MemMapRegionList *qmp_query_memmap(Error **errp)
     for (i = 0; i < l->ram->len; i++) {
         const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
         MemMapRegion r = {
-            .name = (char *)"ram", .type = MEM_MAP_REGION_TYPE_RAM,
+            .name = (char *)"ram", .type = MEM_MAP_TYPE_RAM,
             .base = p->range.lob, .size = range_size(&p->range),
             .has_node = p->node >= 0, .node = p->node,
         };
@@ -219,7 +220,7 @@ MemMapRegionList *qmp_query_memmap(Error **errp)
     for (i = 0; i < l->holes->len; i++) {
         Range *h = &g_array_index(l->holes, Range, i);
         MemMapRegion r = {
-            .name = (char *)"hole", .type = MEM_MAP_REGION_TYPE_HOLE,
+            .name = (char *)"hole", .type = MEM_MAP_TYPE_HOLE,
             .base = h->lob, .size = range_size(h),
         };
         g_array_append_val(all, r);
@@ -257,40 +258,88 @@ void hmp_info_memmap(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "0x%016" PRIx64 " 0x%016" PRIx64
                        " %-10s %-6s %-4s %s\n",
                        r->base, r->base + r->size - 1, size,
-                       MemMapRegionType_str(r->type), node, r->name);
+                       MemMapType_str(r->type), node, r->name);
     }
 }
 
 /*
  * Migration and snapshots: the effective map travels as a subsection of
  * the "configuration" section, present only when the source has a map,
- * so that a VM without one sends what QEMU always sent.  The destination
- * compares it with its own map once the configuration is loaded, and a
- * map on either side only is a difference too.
+ * so that a VM without one sends what QEMU always sent.  That section
+ * starts every stream and is always sent, so the destination learns
+ * before any RAM is loaded (and while the source still runs) both that
+ * the source has a map and that it has none: a section of its own, sent
+ * only with a map, could not tell a destination with a map that the
+ * source had none.  The destination compares the source's RAM pieces
+ * and holes with its own once the configuration is loaded, and a map on
+ * either side only is a difference too.
+ *
+ * The map goes as its pieces (base, size, offset in the RAM region,
+ * node) and holes (base, size); device regions follow from the machine
+ * type and its properties, which the destination has the same.  The
+ * counts are checked against what a map can have before anything is
+ * allocated for them.
  */
+typedef struct MemMapMigPiece {
+    uint64_t base;
+    uint64_t size;
+    uint64_t offset;
+    int32_t node;
+} MemMapMigPiece;
+
+typedef struct MemMapMigHole {
+    uint64_t base;
+    uint64_t size;
+} MemMapMigHole;
+
 typedef struct MemMapMigration {
     void *parent;
-    uint32_t len;
-    char *map;
+    int32_t nb_pieces;
+    MemMapMigPiece *pieces;
+    int32_t nb_holes;
+    MemMapMigHole *holes;
 } MemMapMigration;
 
-static char *machine_memmap_describe(MachineState *ms)
-{
-    return machine_memmap_is_set(ms) && ms->guest_memmap->layout ?
-        memmap_layout_describe(ms->guest_memmap->layout) : NULL;
-}
+/*
+ * Most pieces a map has: one more than its entries, and one more for
+ * each NUMA node boundary that falls inside a piece.
+ */
+#define MEMMAP_MIG_MAX_PIECES (MEMMAP_MAX_ENTRIES + MAX_NODES)
 
 static bool memmap_migration_needed(void *opaque)
 {
-    return machine_memmap_is_set(current_machine);
+    return machine_memmap_is_set(current_machine) &&
+           current_machine->guest_memmap->layout;
 }
 
 static int memmap_migration_pre_save(void *opaque)
 {
     MemMapMigration *m = opaque;
+    const MemMapLayout *l = current_machine->guest_memmap->layout;
+    unsigned i;
 
-    m->map = machine_memmap_describe(current_machine);
-    m->len = strlen(m->map);
+    m->nb_pieces = l->ram->len;
+    m->pieces = g_new(MemMapMigPiece, l->ram->len);
+    for (i = 0; i < l->ram->len; i++) {
+        const MemMapPiece *p = &g_array_index(l->ram, MemMapPiece, i);
+
+        m->pieces[i] = (MemMapMigPiece) {
+            .base = p->range.lob,
+            .size = range_size(&p->range),
+            .offset = p->offset,
+            .node = p->node,
+        };
+    }
+    m->nb_holes = l->holes->len;
+    m->holes = g_new(MemMapMigHole, l->holes->len);
+    for (i = 0; i < l->holes->len; i++) {
+        Range *h = &g_array_index(l->holes, Range, i);
+
+        m->holes[i] = (MemMapMigHole) {
+            .base = range_lob(h),
+            .size = range_size(h),
+        };
+    }
     return 0;
 }
 
@@ -298,20 +347,103 @@ static int memmap_migration_post_save(void *opaque)
 {
     MemMapMigration *m = opaque;
 
-    g_clear_pointer(&m->map, g_free);
+    g_clear_pointer(&m->pieces, g_free);
+    g_clear_pointer(&m->holes, g_free);
     return 0;
+}
+
+static bool memmap_migration_pieces_valid(void *opaque, int version_id)
+{
+    MemMapMigration *m = opaque;
+
+    return m->nb_pieces >= 0 && m->nb_pieces <= MEMMAP_MIG_MAX_PIECES;
+}
+
+static bool memmap_migration_holes_valid(void *opaque, int version_id)
+{
+    MemMapMigration *m = opaque;
+
+    return m->nb_holes >= 0 && m->nb_holes <= MEMMAP_MAX_ENTRIES;
+}
+
+/* The range of @size bytes at @base; false when it is empty or wraps */
+static bool memmap_migration_range(uint64_t base, uint64_t size, Range *r)
+{
+    if (!size || size - 1 > UINT64_MAX - base) {
+        return false;
+    }
+    range_set_bounds(r, base, base + size - 1);
+    return true;
 }
 
 static int memmap_migration_post_load(void *opaque, int version_id)
 {
     MemMapMigration *m = opaque;
     MachineMemMap *mm = machine_memmap(current_machine);
+    g_autoptr(MemMapLayout) l = g_new0(MemMapLayout, 1);
+    int i, ret = 0;
 
-    g_free(mm->incoming);
-    mm->incoming = g_strndup(m->map, m->len);
-    g_clear_pointer(&m->map, g_free);
-    return 0;
+    l->ram = g_array_sized_new(false, false, sizeof(MemMapPiece),
+                               m->nb_pieces);
+    l->holes = g_array_sized_new(false, false, sizeof(Range), m->nb_holes);
+    for (i = 0; i < m->nb_pieces; i++) {
+        MemMapPiece p = { .offset = m->pieces[i].offset,
+                          .node = m->pieces[i].node };
+
+        if (!memmap_migration_range(m->pieces[i].base, m->pieces[i].size,
+                                    &p.range)) {
+            error_report("memmap: the migration stream has a RAM piece of "
+                         "0x%" PRIx64 " bytes at 0x%" PRIx64 ", which is no "
+                         "range", m->pieces[i].size, m->pieces[i].base);
+            ret = -EINVAL;
+            goto out;
+        }
+        g_array_append_val(l->ram, p);
+    }
+    for (i = 0; i < m->nb_holes; i++) {
+        Range h;
+
+        if (!memmap_migration_range(m->holes[i].base, m->holes[i].size,
+                                    &h)) {
+            error_report("memmap: the migration stream has a hole of "
+                         "0x%" PRIx64 " bytes at 0x%" PRIx64 ", which is no "
+                         "range", m->holes[i].size, m->holes[i].base);
+            ret = -EINVAL;
+            goto out;
+        }
+        g_array_append_val(l->holes, h);
+    }
+    memmap_layout_free(mm->incoming);
+    mm->incoming = g_steal_pointer(&l);
+out:
+    g_clear_pointer(&m->pieces, g_free);
+    g_clear_pointer(&m->holes, g_free);
+    return ret;
 }
+
+static const VMStateDescription vmstate_memmap_piece = {
+    .name = "memmap-piece",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(base, MemMapMigPiece),
+        VMSTATE_UINT64(size, MemMapMigPiece),
+        VMSTATE_UINT64(offset, MemMapMigPiece),
+        VMSTATE_INT32(node, MemMapMigPiece),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_memmap_hole = {
+    .name = "memmap-hole",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(base, MemMapMigHole),
+        VMSTATE_UINT64(size, MemMapMigHole),
+        VMSTATE_END_OF_LIST()
+    },
+};
 
 /* loaded through VMSTATE_WITH_TMP, which passes version 0 */
 static const VMStateDescription vmstate_memmap_migration = {
@@ -320,8 +452,16 @@ static const VMStateDescription vmstate_memmap_migration = {
     .post_save = memmap_migration_post_save,
     .post_load = memmap_migration_post_load,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT32(len, MemMapMigration),
-        VMSTATE_VBUFFER_ALLOC_UINT32(map, MemMapMigration, 0, NULL, len),
+        VMSTATE_INT32(nb_pieces, MemMapMigration),
+        VMSTATE_VALIDATE("memmap pieces within the limit",
+                         memmap_migration_pieces_valid),
+        VMSTATE_STRUCT_VARRAY_ALLOC(pieces, MemMapMigration, nb_pieces, 0,
+                                    vmstate_memmap_piece, MemMapMigPiece),
+        VMSTATE_INT32(nb_holes, MemMapMigration),
+        VMSTATE_VALIDATE("memmap holes within the limit",
+                         memmap_migration_holes_valid),
+        VMSTATE_STRUCT_VARRAY_ALLOC(holes, MemMapMigration, nb_holes, 0,
+                                    vmstate_memmap_hole, MemMapMigHole),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -340,25 +480,63 @@ const VMStateDescription vmstate_machine_memmap = {
 void machine_memmap_incoming_reset(void)
 {
     if (current_machine->guest_memmap) {
-        g_clear_pointer(&current_machine->guest_memmap->incoming, g_free);
+        g_clear_pointer(&current_machine->guest_memmap->incoming,
+                        memmap_layout_free);
     }
+}
+
+static bool ranges_equal(const Range *a, const Range *b)
+{
+    return a->lob == b->lob && a->upb == b->upb;
+}
+
+static bool memmap_layouts_equal(const MemMapLayout *a, const MemMapLayout *b)
+{
+    unsigned i;
+
+    if (a->ram->len != b->ram->len || a->holes->len != b->holes->len) {
+        return false;
+    }
+    for (i = 0; i < a->ram->len; i++) {
+        const MemMapPiece *pa = &g_array_index(a->ram, MemMapPiece, i);
+        const MemMapPiece *pb = &g_array_index(b->ram, MemMapPiece, i);
+
+        if (!ranges_equal(&pa->range, &pb->range) ||
+            pa->offset != pb->offset || pa->node != pb->node) {
+            return false;
+        }
+    }
+    for (i = 0; i < a->holes->len; i++) {
+        if (!ranges_equal(&g_array_index(a->holes, Range, i),
+                         &g_array_index(b->holes, Range, i))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int machine_memmap_incoming_check(void)
 {
-    g_autofree char *local = machine_memmap_describe(current_machine);
-    const char *source = current_machine->guest_memmap ?
+    const MemMapLayout *local = machine_memmap_is_set(current_machine) ?
+        current_machine->guest_memmap->layout : NULL;
+    const MemMapLayout *source = current_machine->guest_memmap ?
         current_machine->guest_memmap->incoming : NULL;
+    int ret = 0;
 
-    if (g_strcmp0(local, source)) {
-        error_report("the guest memory map of the migration source differs "
-                     "from this QEMU's, and the guest needs the same map on "
-                     "both sides (-machine memmap); source: %s; "
-                     "destination: %s", source ?: "no memmap",
-                     local ?: "no memmap");
-        machine_memmap_incoming_reset();
-        return -EINVAL;
+    if (local || source) {
+        if (!local || !source || !memmap_layouts_equal(local, source)) {
+            g_autofree char *l = local ? memmap_layout_describe(local) :
+                                         g_strdup("no memmap");
+            g_autofree char *s = source ? memmap_layout_describe(source) :
+                                          g_strdup("no memmap");
+
+            error_report("the guest memory map of the migration source "
+                         "differs from this QEMU's, and the guest needs the "
+                         "same map on both sides (-machine memmap); source: "
+                         "%s; destination: %s", s, l);
+            ret = -EINVAL;
+        }
     }
     machine_memmap_incoming_reset();
-    return 0;
+    return ret;
 }

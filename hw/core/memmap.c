@@ -81,6 +81,11 @@ static bool check_entry(int index, const MemMapRange *e,
     uint64_t limit = phys_last(c);
     size_t i;
 
+    if (e->type == MEM_MAP_TYPE_DEVICE) {
+        error_setg(errp, "%s: an entry is of type ram or hole; the machine "
+                   "places its device regions itself", desc);
+        return false;
+    }
     if (!e->size) {
         error_setg(errp, "%s: size must not be zero", desc);
         return false;
@@ -557,60 +562,6 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
     ok = visit_type_MemMapRangeList(v, "memmap", entries, errp);
     visit_free(v);
     return ok;
-}
-
-static GList *prepend_range(GList *list, uint64_t lob, uint64_t upb)
-{
-    Range *r = g_new(Range, 1);
-
-    range_set_bounds(r, lob, upb);
-    return g_list_prepend(list, r);
-}
-
-bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
-                          Range *window)
-{
-    GList *u = usable, *prev = NULL;
-
-    /*
-     * Both lists are sorted, and @usable merged: a RAM range fits when
-     * one usable range holds it.  One walk over each list.
-     */
-    for (GList *r = ram; r; r = r->next) {
-        while (u && range_upb(u->data) < range_lob(r->data)) {
-            prev = u;
-            u = u->next;
-        }
-        if (u && range_contains_range(u->data, r->data)) {
-            continue;
-        }
-        /* the first window that @r overlaps: before @u, or after it */
-        *bad_ram = *(Range *)r->data;
-        if (!u || range_lob(u->data) > range_lob(r->data)) {
-            range_set_bounds(window, prev ? range_upb(prev->data) + 1 : 0,
-                             u ? range_lob(u->data) - 1 : UINT64_MAX);
-        } else {
-            range_set_bounds(window, range_upb(u->data) + 1,
-                             u->next ? range_lob(u->next->data) - 1 :
-                                       UINT64_MAX);
-        }
-        return false;
-    }
-    return true;
-}
-
-GList *memmap_ranges_clip(GList *usable, const Range *r)
-{
-    GList *parts = NULL;
-
-    for (GList *l = usable; l && range_lob(l->data) <= r->upb; l = l->next) {
-        if (!range_overlaps_range(l->data, r)) {
-            continue;
-        }
-        parts = prepend_range(parts, MAX(range_lob(l->data), r->lob),
-                              MIN(range_upb(l->data), r->upb));
-    }
-    return g_list_reverse(parts);
 }
 
 bool memmap_device_memory_area(uint64_t ram_end, uint64_t ram_size,

@@ -17,7 +17,8 @@
 #include "qemu/error-report.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
-#include "hw/core/memmap.h"
+#include "qemu/range.h"
+#include "qemu/units.h"
 #include "hw/boards.h"
 #include "hw/core/qdev-prop-internal.h"
 #include "hw/mem/memory-device.h"
@@ -58,6 +59,12 @@ static bool maps_guest_memory(VFIOContainer *bcontainer)
     return some;
 }
 
+/*
+ * The alignment that a machine's memmap property asks of a hole's base
+ * and size (the largest guest page size), for the hole the hint proposes
+ */
+#define VFIO_MEMMAP_HOLE_ALIGN (64 * KiB)
+
 /* Whether the user can move guest RAM with a memmap on this machine */
 static bool machine_has_memmap(void)
 {
@@ -71,10 +78,10 @@ static void describe_misfit(Error **errp, const char *what, GList *usable,
                             const Range *bad, const Range *window)
 {
     ERRP_GUARD();
-    uint64_t base = QEMU_ALIGN_DOWN(window->lob, MEMMAP_MIN_ALIGN);
-    bool top = window->upb >= UINT64_MAX - MEMMAP_MIN_ALIGN;
+    uint64_t base = QEMU_ALIGN_DOWN(window->lob, VFIO_MEMMAP_HOLE_ALIGN);
+    bool top = window->upb >= UINT64_MAX - VFIO_MEMMAP_HOLE_ALIGN;
     uint64_t size = top ? 0 :
-        ROUND_UP(window->upb + 1, MEMMAP_MIN_ALIGN) - base;
+        ROUND_UP(window->upb + 1, VFIO_MEMMAP_HOLE_ALIGN) - base;
     GList *gaps = NULL;
 
     /* no memmap hole fixes a window that runs to the top: say so */
@@ -116,7 +123,7 @@ bool vfio_memmap_check(VFIOContainer *bcontainer, VFIODevice *vbasedev,
     }
 
     ram = vfio_listener_guest_ram(bcontainer);
-    fits = memmap_ranges_inside(bcontainer->iova_ranges, ram, &bad, &window);
+    fits = range_list_covers(bcontainer->iova_ranges, ram, &bad, &window);
     g_list_free_full(ram, g_free);
     trace_vfio_memmap_check(vbasedev->name, fits);
     if (fits) {
@@ -164,7 +171,7 @@ static int dma_map_usable(VFIOContainer *bcontainer, hwaddr iova,
     int ret = 0;
 
     range_init_nofail(&r, iova, size);
-    parts = memmap_ranges_clip(bcontainer->iova_ranges, &r);
+    parts = range_list_clip(bcontainer->iova_ranges, &r);
     for (GList *l = parts; l && !ret; l = l->next) {
         uint64_t lob = range_lob(l->data), len = range_size(l->data);
 
@@ -199,7 +206,7 @@ int vfio_memmap_dma_map(VFIOContainer *bcontainer,
     }
 
     range_init_nofail(range.data, iova, size);
-    memmap_ranges_inside(bcontainer->iova_ranges, &range, &bad, &window);
+    range_list_covers(bcontainer->iova_ranges, &range, &bad, &window);
     trace_vfio_memmap_unmapped(memory_region_name(section->mr), iova,
                                iova + size - 1, window.lob, window.upb);
     /* at attach time, vfio_memmap_check() has said it already */

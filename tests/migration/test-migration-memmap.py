@@ -10,7 +10,9 @@ none -> map, map A -> map B, same -m): the destination refuses with a
 message naming both maps, and the source VM resumes.  Without a map the
 stream starts as that of the same QEMU built without our change (the
 pristine base), and a guest migrates between that QEMU and ours both
-ways.  TAP output."""
+ways.  A stream whose map declares more RAM pieces than a map can have,
+or an empty piece, is refused before anything is allocated for it.  TAP
+output."""
 
 import argparse
 import functools
@@ -353,10 +355,9 @@ def mismatch(args, workdir, src, dst_name, qemu, machine, pattern_mib,
         dst.kill()
 
 
-def header(qemu, workdir, name, machine):
-    """The start of the migration stream of a stopped QEMU (no guest,
-    -S) with machine and -m MEM, saved to a file: everything before the
-    RAM section, i.e. the file header and the configuration section."""
+def save_stream(qemu, workdir, name, machine):
+    """The migration stream of a stopped QEMU (no guest, -S) with
+    machine and -m MEM, saved to a file; returns the file's path."""
     path = Path(workdir) / f"{name}.stream"
     qmp_path = Path(workdir) / f"{name}.qmp"
     cmd = [qemu, "-M", machine, "-m", MEM, "-cpu", CPU, "-accel", "tcg",
@@ -385,12 +386,69 @@ def header(qemu, workdir, name, machine):
                       f"{proc.communicate()[1].decode(errors='replace')}")
     if st != "completed":
         raise Failure(f"{shlex.join(cmd)}: migration to a file {st}")
-    data = path.read_bytes()
+    return path
+
+
+def header(qemu, workdir, name, machine):
+    """The start of the migration stream of a stopped QEMU (no guest,
+    -S) with machine and -m MEM: everything before the RAM section, i.e.
+    the file header and the configuration section."""
+    data = save_stream(qemu, workdir, name, machine).read_bytes()
     # QEMU_VM_SECTION_START, section id (4 bytes), idstr "ram" (length 3)
     ram = data.find(b"\x03ram")
     if ram < 5 or data[ram - 5] != 1:
-        raise Failure(f"{shlex.join(cmd)}: no RAM section in the stream")
+        raise Failure(f"-M {machine}: no RAM section in the stream")
     return data[:ram - 5]
+
+
+# The map's subsection of the configuration section: QEMU_VM_SUBSECTION,
+# the length of its name, its name, its version (4 bytes); then the
+# number of RAM pieces (4 bytes, big endian)
+MAP_SUBSECTION = b"\x05\x14configuration/memmap"
+
+# Streams that declare more than a map can have, or a piece that is no
+# range: (what, offset from the number of pieces, bytes written there,
+# what the destination must say)
+HOSTILE = [
+    ("2^31 - 1 RAM pieces", 0, (0x7fffffff).to_bytes(4, "big"),
+     "memmap pieces within the limit"),
+    ("a RAM piece of size 0", 12, bytes(8),
+     "the migration stream has a RAM piece of 0x0 bytes at 0x40000000, "
+     "which is no range"),
+]
+
+
+def hostile_streams(ours, workdir, map_a):
+    """The stream of a QEMU with map A, changed as HOSTILE says, loaded
+    by a QEMU with map A (-incoming file:): it exits with status 1 and
+    says what is wrong, before it allocates anything for the pieces (2^31
+    pieces of 28 bytes would be 56 GiB: g_malloc() would abort)."""
+    data = save_stream(ours, workdir, "hostile-src", map_a).read_bytes()
+    at = data.find(MAP_SUBSECTION)
+    if at < 0:
+        raise Failure(f"no {MAP_SUBSECTION!r} in the stream of -M {map_a}")
+    count = at + len(MAP_SUBSECTION) + 4
+    notes = []
+    for what, offset, value, message in HOSTILE:
+        path = Path(workdir) / "hostile.stream"
+        where = count + offset
+        path.write_bytes(data[:where] + value + data[where + len(value):])
+        cmd = [ours, "-M", map_a, "-m", MEM, "-cpu", CPU, "-accel", "tcg",
+               "-S", "-display", "none", "-nic", "none", "-monitor", "none",
+               "-incoming", f"file:{path}"]
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"{what}: the destination still runs after 60 s: "
+                          f"{shlex.join(cmd)}")
+        err = proc.stderr.decode(errors="replace")
+        if proc.returncode != 1 or message not in err:
+            raise Failure(f"{what}: exit status {proc.returncode} "
+                          f"(expected 1), stderr {err!r}, expected "
+                          f"{message!r}: {shlex.join(cmd)}")
+        notes.append(f"{what}: {err.strip().splitlines()[0]}")
+    return notes
 
 
 def stream_header(ours, ref, workdir, map_a):
@@ -517,7 +575,7 @@ def main():
              "checks go on", same_map, ref, "virt", None),
         ]),
     ]
-    total = sum(1 + len(steps) for _, _, _, _, steps in chains) + 1
+    total = sum(1 + len(steps) for _, _, _, _, steps in chains) + 2
     print(f"1..{total}", flush=True)
     workdir = tempfile.mkdtemp(prefix="memmap-mig-")
     n = 0
@@ -539,6 +597,13 @@ def main():
     except (Failure, QMPError) as e:
         report("stream header without a map is the pristine base's, "
                "with a map it carries the map", str(e).splitlines())
+
+    title = ("hostile streams (2^31 - 1 RAM pieces, an empty piece) "
+             "refused: exit status 1, the reason, no allocation")
+    try:
+        report(title, [], hostile_streams(ours, workdir, map_a))
+    except (Failure, QMPError) as e:
+        report(title, str(e).splitlines())
 
     for cname, sqemu, machine, mib, steps in chains:
         t0 = time.monotonic()

@@ -180,31 +180,6 @@ bool memmap_parse_keyval(const char *str, MemMapRangeList **entries,
                          Error **errp);
 
 /**
- * memmap_ranges_inside: whether guest RAM lies inside usable ranges
- * @usable: sorted GList of #Range, as built by range_list_insert(): the
- *     IOVA ranges a host IOMMU can map
- * @ram: sorted GList of #Range: guest RAM
- * @bad_ram: set to the first range of @ram that is not inside @usable
- * @window: set to the first unusable window that @bad_ram overlaps
- *
- * Returns: true when every range of @ram lies inside the union of
- * @usable; false, with @bad_ram and @window set, otherwise.  Takes time
- * linear in the length of both lists.
- */
-bool memmap_ranges_inside(GList *usable, GList *ram, Range *bad_ram,
-                          Range *window);
-
-/**
- * memmap_ranges_clip: the parts of a range inside usable ranges
- * @usable: sorted GList of #Range, as built by range_list_insert()
- * @r: the range to clip
- *
- * Returns: a sorted GList of newly allocated #Range, the intersection
- * of @r with the union of @usable; NULL when they do not meet.
- */
-GList *memmap_ranges_clip(GList *usable, const Range *r);
-
-/**
  * memmap_device_memory_area: where the arm virt machine puts its device
  * memory area (memory hot-plug): from the first GiB boundary at or above
  * the end of RAM, holding what maxmem adds to RAM plus 1 GiB per slot for

@@ -9,7 +9,6 @@
 
 #include "qemu/range.h"
 #include "exec/hwaddr.h"
-#include "hw/core/memmap.h"
 
 typedef struct VFIOContainer VFIOContainer;
 typedef struct VFIODevice VFIODevice;
