@@ -75,14 +75,9 @@ export CC="ccache aarch64-linux-gnu-gcc"
 # the native build is the -Werror gate; a warning that only this
 # compiler gives must not stop the KVM layer.
 lib=$sysroot/usr/lib/aarch64-linux-gnu
-# Only the devices the layer uses (harness/kvm-devices.mak), which
-# configure finds by name in the tree's configs/devices (untracked there)
-cp "$repo/harness/kvm-devices.mak" \
-    "$build/qemu/configs/devices/aarch64-softmmu/memmap-kvm.mak"
 configure_qemu cross-build.sh "$build/qemu" "$obj" "$cross/configure.log" \
     --cross-prefix=aarch64-linux-gnu- --enable-kvm --enable-tools \
-    --disable-docs --disable-werror --without-default-devices \
-    --with-devices-aarch64=memmap-kvm \
+    --disable-docs --disable-werror \
     "--extra-cflags=-I$sysroot/usr/include" \
     "--extra-ldflags=-L$lib" "--extra-ldflags=-Wl,-rpath-link,$lib"
 
