@@ -37,21 +37,26 @@ static MemMapRegionList *query_memmap(QTestState *qts)
     return list;
 }
 
-/* query-memmap lists exactly @ram as its RAM regions, and no overlaps */
+/*
+ * query-memmap lists exactly @ram as its RAM regions, in address order,
+ * and nothing overlaps RAM (a hole may overlap a device region)
+ */
 static void check_query(QTestState *qts, const Piece *ram, int n)
 {
     g_autoptr(MemMapRegionList) list = query_memmap(qts);
-    uint64_t next = 0;
+    uint64_t end = 0, ram_end = 0;
     int i = 0;
 
     for (MemMapRegionList *it = list; it; it = it->next) {
         MemMapRegion *r = it->value;
 
-        g_assert_cmphex(r->base, >=, next);
-        next = r->base + r->size;
         if (r->type != MEM_MAP_TYPE_RAM) {
+            g_assert_cmphex(r->base, >=, ram_end);
+            end = MAX(end, r->base + r->size);
             continue;
         }
+        g_assert_cmphex(r->base, >=, end);
+        end = ram_end = r->base + r->size;
         g_assert_cmpint(i, <, n);
         g_assert_cmphex(r->base, ==, ram[i].base);
         g_assert_cmphex(r->size, ==, ram[i].size);
@@ -178,6 +183,12 @@ static const GoodCase good[] = {
       "-m 1G -M virt,memmap.0.type=hole,memmap.0.base=0x50000000,"
       "memmap.0.size=256M",
       { { 0x40000000, 256 * MiB, -1 }, { 0x60000000, 768 * MiB, -1 } }, 2 },
+    /* holes may go anywhere, also below the RAM base and over devices */
+    { "holes-below-base",
+      "-m 512M -M virt,memmap.0.type=hole,memmap.0.base=0x20000000,"
+      "memmap.0.size=1M,memmap.1.type=hole,memmap.1.base=0x09000000,"
+      "memmap.1.size=64K",
+      { { 0x40000000, 512 * MiB, -1 } }, 1 },
     { "msi-window",
       "-m 4G -M virt,memmap.0.type=hole,memmap.0.base=0xfee00000,"
       "memmap.0.size=1M",
