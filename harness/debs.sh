@@ -34,3 +34,42 @@ kernel_deb() {
 mkcpio() {
     (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
 }
+
+# add_modules KDIR DEST NAME...: copy the kernel modules NAME... from the
+# unpacked kernel package KDIR into DEST, with every module they depend
+# on (each module's .modinfo "depends=", so no kmod is needed),
+# decompressed (busybox's insmod reads no .ko.xz), and list them in
+# DEST/order, dependencies first
+add_modules() {
+    local kdir=$1 dest=$2
+    shift 2
+    declare -A _done_mod=()
+    _add_module() {
+        local name=${1//-/_} f dep
+        [ -z "${_done_mod[$name]:-}" ] || return 0
+        _done_mod[$name]=1
+        # under /usr/lib/modules with a merged /usr (trixie)
+        f=$(find "$kdir" -regextype posix-extended \
+                 -regex ".*/lib/modules/.*/${name//_/[-_]}\.ko(\.xz|\.zst)?" |
+            head -n 1)
+        if [ -z "$f" ]; then
+            echo "module $1 not in the kernel package" >&2
+            return 1
+        fi
+        case $f in
+            *.xz) xz -dc "$f" > "$dest/$name.ko" ;;
+            *.zst) zstd -qdc "$f" > "$dest/$name.ko" ;;
+            *) cp "$f" "$dest/$name.ko" ;;
+        esac
+        for dep in $(tr '\0' '\n' < "$dest/$name.ko" |
+                     sed -n 's/^depends=//p' | tr ',' ' '); do
+            _add_module "$dep" || return 1
+        done
+        echo "$name" >> "$dest/order"
+    }
+    mkdir -p "$dest"
+    : > "$dest/order"
+    for m in "$@"; do
+        _add_module "$m" || return 1
+    done
+}

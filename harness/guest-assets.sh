@@ -10,6 +10,12 @@
 # it fills a tmpfs with memmap.pattern_mib (default 64) blocks of 1 MiB,
 # block N being the 32-byte line "memmap test pattern block NNNNN"
 # repeated, and then checks them forever, one console line per pass.
+# With memmap.test=edu-dma, /init runs /edu-dma instead (for the VFIO
+# scenarios of the KVM layer): it drives the DMA engine of QEMU's "edu"
+# device (1234:11e8, an assigned one) through /dev/mem, copying 8 bytes
+# from guest RAM at memmap.edu_buf (above what mem= gives the kernel,
+# so that /dev/mem may touch it) into the device and back to
+# memmap.edu_buf + 4 KiB, and prints "MEMMAP-EDU ..." lines.
 # The .debs are kept in BUILD_DIR/guest/dl, so reruns need no network;
 # an output is rebuilt only when it is missing (the initramfs also when
 # this script is newer than it).
@@ -68,6 +74,7 @@ mount -t devtmpfs devtmpfs /dev
 dmesg -n 1
 case " $(cat /proc/cmdline) " in
 *" memmap.test=pattern "*) exec /pattern ;;
+*" memmap.test=edu-dma "*) exec /edu-dma ;;
 esac
 echo "=== MEMMAP-GUEST-BEGIN ==="
 grep '^[^ ].* : System RAM$' /proc/iomem | sed 's/^/iomem: /'
@@ -133,7 +140,53 @@ while :; do
     fi
 done
 EOF
-    chmod 755 "$root/init" "$root/pattern"
+    cat > "$root/edu-dma" <<'EOF'
+#!/bin/busybox sh
+say() { echo "MEMMAP-EDU $*"; }
+buf=
+for arg in $(cat /proc/cmdline); do
+    case $arg in memmap.edu_buf=*) buf=${arg#*=} ;; esac
+done
+# edu_dma SRC DST CMD: one 8-byte transfer (registers 0x80 source, 0x88
+# destination, 0x90 count, 0x98 command: bit 0 start, bit 1 from the
+# device to RAM); wait until the device clears bit 0
+edu_dma() {
+    local i=0
+    devmem $((bar + 0x80)) 64 "$1"
+    devmem $((bar + 0x88)) 64 "$2"
+    devmem $((bar + 0x90)) 64 8
+    devmem $((bar + 0x98)) 64 "$3"
+    while [ $(($(devmem $((bar + 0x98)) 64) & 1)) = 1 ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || { say "timeout cmd=$3"; return 1; }
+        sleep 0.1
+    done
+}
+run() {
+    local d e=
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ] &&
+            e=$d
+    done
+    d=$e
+    [ -n "$d" ] || { say "no edu device"; return 1; }
+    [ -n "$buf" ] || { say "no memmap.edu_buf"; return 1; }
+    bar=$(($(head -n 1 "$d/resource" | cut -d' ' -f1)))
+    # memory space and bus master on (command register)
+    printf '\006\000' | dd of="$d/config" bs=1 seek=4 count=2 \
+        conv=notrunc 2>/dev/null
+    say "device ${d##*/} bar $(printf 0x%x $bar) buf $buf"
+    say "ident $(devmem $bar 32)"
+    devmem "$buf" 64 0x1122334455667788
+    devmem $((buf + 4096)) 64 0
+    edu_dma "$buf" 0x40000 1 && edu_dma 0x40000 $((buf + 4096)) 3 ||
+        return 1
+    say "result $(devmem $((buf + 4096)) 64)"
+}
+run || say "failed"
+poweroff -f
+EOF
+    chmod 755 "$root/init" "$root/pattern" "$root/edu-dma"
     mkcpio "$root" | gzip -9 > "$initrd.tmp.$$"
     mv "$initrd.tmp.$$" "$initrd"
 fi

@@ -6,6 +6,7 @@ import re
 import shlex
 import signal
 import subprocess
+from collections import defaultdict
 
 BEGIN = "=== MEMMAP-GUEST-BEGIN ==="
 END = "=== MEMMAP-GUEST-END ==="
@@ -89,6 +90,55 @@ def merge(ranges):
         else:
             merged.append((start, end))
     return merged
+
+
+def fmt_ranges(ranges):
+    return " ".join(f"{a:#x}-{b:#x}" for a, b in ranges) or "(none)"
+
+
+def fmt_nodes(nodes):
+    return "; ".join(f"node {n}: {fmt_ranges(r)}"
+                     for n, r in sorted(nodes.items())) or "(none)"
+
+
+def fmt_dt(dt):
+    return "; ".join(
+        name + "".join(f" <{b:#x} {s:#x}>" for b, s in ranges)
+        + ("" if node is None else f" node {node}")
+        for name, ranges, node in dt) or "(none)"
+
+
+def per_node(triples):
+    """Merge (node, start, end_incl) ranges per node."""
+    nodes = defaultdict(list)
+    for node, start, end in triples:
+        nodes[node].append((start, end))
+    return {n: merge(r) for n, r in nodes.items()}
+
+
+def check(report, pieces):
+    """Return the mismatches between the guest's report (parse()) and
+    the RAM pieces [(base, size, NUMA node or None)] it should show."""
+    errors = []
+    want = merge((b, b + s - 1) for b, s, _ in pieces)
+    got = merge(report["iomem"])
+    if got != want:
+        errors.append(f"iomem System RAM: expected {fmt_ranges(want)}, "
+                      f"got {fmt_ranges(got)}")
+    want = sorted(((f"memory@{b:x}", [(b, s)], n) for b, s, n in pieces),
+                  key=lambda d: d[0])
+    got = sorted(((d["name"], d["ranges"], d["node"]) for d in report["dt"]),
+                 key=lambda d: d[0])
+    if got != want:
+        errors.append(f"dt memory nodes: expected {fmt_dt(want)}, "
+                      f"got {fmt_dt(got)}")
+    want = per_node((n or 0, b, b + s - 1) for b, s, n in pieces)
+    got = per_node(report["numa"])
+    if got != want:
+        errors.append(f"kernel node ranges: expected {fmt_nodes(want)}, "
+                      f"got {fmt_nodes(got)}")
+    return errors
+
 
 
 def _failure(reason, cmd, output):

@@ -12,7 +12,8 @@
 #                                         virtio-iommu)
 #   BUILD_DIR/kvm/initramfs-base.cpio.gz  busybox, the kernel's vfio and
 #                                         virtio-iommu modules, /init,
-#                                         /lib/kvm.sh
+#                                         /lib/kvm.sh, /lib/qmp.sh and
+#                                         /lib/edu.sh (harness/initramfs/)
 #   BUILD_DIR/kvm/qemu.cpio               the cross-built
 #                                         qemu-system-aarch64, qemu-img
 #                                         and memmap-plan in /usr/bin,
@@ -62,6 +63,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 . "$repo/harness/debs.sh"
+# the shell libraries of the guest's /lib (harness/initramfs/)
+lib=$repo/harness/initramfs
 
 # apt-get/apt-cache on trixie's arm64 packages only, state under
 # BUILD_DIR/kvm/apt (the host's status file, sources and pins unused)
@@ -105,7 +108,8 @@ if [ -z "$kdeb" ]; then
 fi
 
 if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
-   [ "$kdeb" -nt "$base" ]; then
+   [ "$kdeb" -nt "$base" ] || [ "$lib/kvm.sh" -nt "$base" ] ||
+   [ "$lib/qmp.sh" -nt "$base" ] || [ "$lib/edu.sh" -nt "$base" ]; then
     dpkg-deb -x "$kdeb" "$tmp/k"
     cp "$tmp"/k/boot/vmlinuz-* "$kernel.tmp"
     mv "$kernel.tmp" "$kernel"
@@ -115,79 +119,10 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
     dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" arm64 busybox-static)" |
         tar -x -C "$root" ./bin/busybox
 
-    # The modules and their dependencies (each module's .modinfo
-    # "depends=", so no kmod is needed), dependencies first, in
-    # /lib/kvm/order; decompressed, as busybox's insmod reads no .ko.xz.
-    declare -A done_mod=()
-    add_module() {
-        local name=${1//-/_} f dep
-        [ -z "${done_mod[$name]:-}" ] || return 0
-        done_mod[$name]=1
-        # under /usr/lib/modules in trixie (merged /usr), /lib/modules
-        # before
-        f=$(find "$tmp/k" -regextype posix-extended \
-                 -regex ".*/lib/modules/.*/${name//_/[-_]}\.ko(\.xz|\.zst)?" |
-            head -n 1)
-        if [ -z "$f" ]; then
-            echo "kvm-assets.sh: module $1 not in $kdeb" >&2
-            exit 1
-        fi
-        case $f in
-            *.xz) xz -dc "$f" > "$root/lib/kvm/$name.ko" ;;
-            *.zst) zstd -qdc "$f" > "$root/lib/kvm/$name.ko" ;;
-            *) cp "$f" "$root/lib/kvm/$name.ko" ;;
-        esac
-        for dep in $(tr '\0' '\n' < "$root/lib/kvm/$name.ko" |
-                     sed -n 's/^depends=//p' | tr ',' ' '); do
-            add_module "$dep"
-        done
-        echo "$name" >> "$root/lib/kvm/order"
-    }
-    for m in $modules; do
-        add_module "$m"
-    done
+    # shellcheck disable=SC2086
+    add_modules "$tmp/k" "$root/lib/kvm" $modules
 
-    cat > "$root/lib/kvm.sh" <<'EOF'
-# SPDX-License-Identifier: GPL-2.0-or-later
-# For the scenarios of the KVM layer (busybox sh).
-QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
-
-# now: the guest's uptime in seconds
-now() {
-    cut -d' ' -f1 /proc/uptime
-}
-
-# q NAME SECONDS ARGS...: run the inner QEMU with ARGS and QMP on its
-# stdin and stdout, send qmp_capabilities, the commands in $QMP (one
-# JSON object a line, each with an "id") and quit, and print
-#   Q NAME out LINE    each line QEMU wrote to stdout (QMP)
-#   Q NAME err LINE    each line of its stderr
-#   Q NAME rc N        its exit status (137: killed after SECONDS)
-#   Q NAME time S      how long it ran
-# QEMU never waits on the console: its stdin is the pipe, and a QEMU
-# that does not quit is killed.
-q() {
-    local name=$1 secs=$2 t0 rc
-    shift 2
-    t0=$(now)
-    { echo '{"execute": "qmp_capabilities"}'
-      [ -z "$QMP" ] || printf '%s\n' "$QMP"
-      echo '{"execute": "quit"}'; } |
-        timeout -s KILL "$secs" "$QEMU" "$@" -qmp stdio \
-            >/tmp/q.out 2>/tmp/q.err
-    rc=$?
-    sed "s/^/Q $name out /" /tmp/q.out
-    sed "s/^/Q $name err /" /tmp/q.err
-    echo "Q $name rc $rc"
-    echo "Q $name time $(awk "BEGIN { print $(now) - $t0 }")"
-}
-
-# scenario NAME: mark the start of a scenario (its time is taken from
-# one mark to the next); "scenario end" closes the last one.
-scenario() {
-    echo "S $1 $(now)"
-}
-EOF
+    cp "$lib/kvm.sh" "$lib/qmp.sh" "$lib/edu.sh" "$root/lib/"
 
     cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -209,6 +144,11 @@ dmesg | sed -n 's/.*IPA Size Limit: \([0-9]*\) bits.*/I ipa \1/p'
 dmesg | sed -n 's/.*kvm \[[0-9]*\]: \(.*mode initialized.*\)/I kvm-mode \1/p'
 [ -c /dev/kvm ] && echo "I dev-kvm yes" || echo "I dev-kvm no"
 sysctl -w vm.overcommit_memory=1 >/dev/null
+# the edu devices of the VFIO boots, bound to vfio-pci (HOST, GROUP)
+if grep -qx 0x11e8 /sys/bus/pci/devices/*/device 2>/dev/null; then
+    . /lib/edu.sh
+    bind_edu
+fi
 if [ -f /scenario.sh ]; then
     sh /scenario.sh 2>&1
     echo "=== KVM-END $? ==="

@@ -6,11 +6,10 @@ tree memory nodes and in the kernel's NUMA node ranges.  TAP output."""
 
 import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
-from guestlib import GuestError, boot, merge  # noqa: E402
+from guestlib import GuestError, boot, check  # noqa: E402
 
 # (name, QEMU arguments, expected RAM pieces as (base, size, NUMA node or
 # None when the guest has no NUMA topology)).  The memmap keys must be in
@@ -37,53 +36,6 @@ SCENARIOS = [
      [(0x40000000, 0x20000000, 0), (0x80000000, 0x20000000, 0),
       (0xa0000000, 0x40000000, 1)]),
 ]
-
-
-def fmt_ranges(ranges):
-    return " ".join(f"{a:#x}-{b:#x}" for a, b in ranges) or "(none)"
-
-
-def fmt_nodes(nodes):
-    return "; ".join(f"node {n}: {fmt_ranges(r)}"
-                     for n, r in sorted(nodes.items())) or "(none)"
-
-
-def fmt_dt(dt):
-    return "; ".join(
-        name + "".join(f" <{b:#x} {s:#x}>" for b, s in ranges)
-        + ("" if node is None else f" node {node}")
-        for name, ranges, node in dt) or "(none)"
-
-
-def per_node(triples):
-    """Merge (node, start, end_incl) ranges per node."""
-    nodes = defaultdict(list)
-    for node, start, end in triples:
-        nodes[node].append((start, end))
-    return {n: merge(r) for n, r in nodes.items()}
-
-
-def check(report, pieces):
-    """Return the mismatches between the guest's report and pieces."""
-    errors = []
-    want = merge((b, b + s - 1) for b, s, _ in pieces)
-    got = merge(report["iomem"])
-    if got != want:
-        errors.append(f"iomem System RAM: expected {fmt_ranges(want)}, "
-                      f"got {fmt_ranges(got)}")
-    want = sorted(((f"memory@{b:x}", [(b, s)], n) for b, s, n in pieces),
-                  key=lambda d: d[0])
-    got = sorted(((d["name"], d["ranges"], d["node"]) for d in report["dt"]),
-                 key=lambda d: d[0])
-    if got != want:
-        errors.append(f"dt memory nodes: expected {fmt_dt(want)}, "
-                      f"got {fmt_dt(got)}")
-    want = per_node((n or 0, b, b + s - 1) for b, s, n in pieces)
-    got = per_node(report["numa"])
-    if got != want:
-        errors.append(f"kernel node ranges: expected {fmt_nodes(want)}, "
-                      f"got {fmt_nodes(got)}")
-    return errors
 
 
 def main():

@@ -23,10 +23,43 @@ status come back as console lines that the checks below turn into TAP.
                         crash); RAM ending between 2^40 and 2^44 starts
                         under KVM and query-memmap shows it
 
-The first test says whether the outer guest booted and the scenario
-script ran to its end; every later one fails when its behaviour is
-missing.  Each scenario's time (the outer guest's clock) and the outer
-boot's are printed as diagnostics."""
+  guest-under-kvm       Debian's arm64 kernel booted directly under KVM
+                        with two NUMA nodes and a hole splitting one:
+                        /proc/iomem, the DT memory nodes and the
+                        kernel's node ranges equal the map
+  migration             a running Linux guest (its tmpfs pattern checked
+                        in a loop) migrated between two inner QEMUs under
+                        KVM with the same map goes on on the destination;
+                        a destination with another map refuses the
+                        stream, and the source runs on
+
+Then two more boots of the outer guest, with QEMU's "edu" device
+(dma_mask all ones) bound to vfio-pci in it, behind the outer board's
+SMMUv3 (iommu=smmuv3) and behind a virtio-iommu-pci with aw-bits=44:
+
+  vfio-dma              a compatible map (a hole above the lowest piece;
+                        behind the virtio-iommu a piece at 8 TiB) with
+                        the device cold-plugged: the check traced as
+                        fitting, and the inner Linux guest drives edu's
+                        DMA engine from RAM above what mem= gave it (in
+                        the piece after the hole, or at 8 TiB) into the
+                        device and back
+  vfio-hotplug          (SMMUv3) hot-plugged into a running VM: taken,
+                        guest RAM pinned
+  vfio-top              (virtio-iommu) a ram entry at 2^44, beyond the
+                        IOMMU's input range and within KVM's: hot-plug
+                        refused with our message, the VM running, QMP
+                        answering, nothing pinned, and a second inner
+                        QEMU takes the device; cold-plugged, exit 1
+  vfio-planner          (virtio-iommu) memmap-plan report lists the
+                        group's reserved region; plan, with --max-addr
+                        2^44, gives a map the inner QEMU takes the
+                        device with
+
+For each boot, the first test says whether the outer guest booted and
+the scenario script ran to its end; every later one fails when its
+behaviour is missing.  Each scenario's time (the outer guest's clock)
+and each outer boot's are printed as diagnostics."""
 
 import argparse
 import json
@@ -38,6 +71,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "harness"))
 from kvmlib import KvmError, build_assets, run_scenario  # noqa: E402
+import guestlib  # noqa: E402
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -86,6 +120,18 @@ EXPECTED_HOLES = {
     "tib": [],
 }
 SAME_MAP = ("holes", "ram-above-4g", "numa-hole")
+# The migration scenario's maps: 256 MiB split by a 64 MiB hole at
+# 0x48000000 (a), or at 0x44000000 (b)
+MAPS["mig-a"] = ("-m 256M -M virt,gic-version=3,memmap.0.type=hole,"
+                 "memmap.0.base=0x48000000,memmap.0.size=64M")
+MAPS["mig-b"] = ("-m 256M -M virt,gic-version=3,memmap.0.type=hole,"
+                 "memmap.0.base=0x44000000,memmap.0.size=64M")
+# Inner machines that run (no -S), and the inner guests' command line
+RUN = "-nodefaults -display none -smp 2,sockets=2"
+APPEND = "console=ttyAMA0 panic=-1 quiet"
+# The destination's refusal of a stream from another map: its first line
+MIG_REFUSAL = ("the guest memory map of the migration source differs from "
+               "this QEMU's")
 
 # Our refusal of RAM beyond the guest physical address space
 # (hw/core/memmap.c, check_entry()), for the entry at 2^N with the host's
@@ -135,7 +181,77 @@ QMP="$MEMDUMP
 $KVMQ
 $STATUS"
 q tib.kvm 60 $COMMON $KVM $MAP_tib
+
+scenario guest-under-kvm
+g guest 180 $RUN $KVM $MAP_numa_hole -kernel /kvm/vmlinuz \
+    -initrd /kvm/initramfs.cpio.gz -append "$APPEND"
+
+scenario migration
+. /lib/qmp.sh
+GUEST="-kernel /kvm/vmlinuz -initrd /kvm/initramfs.cpio.gz"
+PAT="$APPEND memmap.test=pattern memmap.pattern_mib=16"
+r mig.src-start q_start 3 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
+    -serial file:/tmp/src.serial
+r mig.src-ready wait_for /tmp/src.serial 'MEMMAP-PATTERN (ready|FAIL)' 180
+r mig.dst-start q_start 4 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
+    -serial file:/tmp/dst.serial -incoming defer
+r mig.incoming q_cmd 4 migrate-incoming '{"uri": "unix:/tmp/mig.sock"}'
+r mig.migrate q_cmd 3 migrate '{"uri": "unix:/tmp/mig.sock"}'
+migrated() {
+    local t=0 line
+    while [ $t -lt 300 ]; do
+        line=$(q_cmd 3 query-migrate)
+        case $line in
+        *'"completed"'*|*'"failed"'*|*'"cancelled"'*|EXIT*|TIMEOUT)
+            echo "$line"
+            return 0 ;;
+        esac
+        sleep 1
+        t=$((t + 1))
+    done
+    echo TIMEOUT
+    return 2
+}
+# checks FILE FROM N: wait (180 s at most) until FILE has N pattern
+# check lines after its first FROM lines; print them, "; " between
+checks() {
+    local t=0
+    while [ $t -lt 1800 ]; do
+        if [ "$(tail -n +$(($2 + 1)) "$1" |
+                grep -c 'MEMMAP-PATTERN check')" -ge "$3" ]; then
+            tail -n +$(($2 + 1)) "$1" | grep 'MEMMAP-PATTERN check' |
+                tr -d '\r' | sed ':a;N;$!ba;s/\n/; /g'
+            return 0
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+    echo TIMEOUT
+    return 2
+}
+r mig.done migrated
+r mig.dst-status q_cmd 4 query-status
+# two checks on the destination: the second began and ended there
+r mig.dst-checks checks /tmp/dst.serial 0 2
+q_stop 4
+q_stop 3
+r mig2.src-start q_start 3 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
+    -serial file:/tmp/src2.serial
+r mig2.src-ready wait_for /tmp/src2.serial 'MEMMAP-PATTERN (ready|FAIL)' 180
+r mig2.dst-start q_start 4 $RUN $KVM $MAP_mig_b $GUEST -append "$PAT" \
+    -serial file:/tmp/dst2.serial -incoming defer
+r mig2.incoming q_cmd 4 migrate-incoming '{"uri": "unix:/tmp/mig2.sock"}'
+lines=$(wc -l </tmp/src2.serial)
+r mig2.migrate q_cmd 3 migrate '{"uri": "unix:/tmp/mig2.sock"}'
+r mig2.done migrated
+r mig2.dst-exit q_wait 4 60
+r mig2.dst-stderr q_err 4
+r mig2.src-status q_cmd 3 query-status
+r mig2.src-checks checks /tmp/src2.serial "$lines" 2
+q_stop 4
+q_stop 3
 scenario end
+exit $errors
 """
 
 
@@ -169,25 +285,33 @@ class Run:
                 f"{' | '.join(self.err) or '(empty)'}")
 
 
-def parse(lines):
-    """Sort the scenario's console lines: "I KEY VALUE" (from /init),
-    "S SCENARIO UPTIME" marks, "Q NAME out|err|rc|time ..." (from q) and
-    anything else, printed as a diagnostic."""
-    info, marks, runs, other = {}, [], {}, []
-    for line in lines:
+class Boot:
+    """One outer boot's results, sorted from the scenario's console
+    lines: info ("I KEY VALUE", from /init), marks ("S SCENARIO
+    UPTIME"), runs (an inner QEMU's "Q NAME out|err|rc|time ..." lines,
+    from q and g), results ("R KEY OUTPUT", from r), errors ("E ...")
+    and other lines, printed as diagnostics."""
+
+    def __init__(self, lines):
+        self.info, self.marks, self.runs = {}, [], {}
+        self.results, self.errors, self.other = {}, [], []
+        for line in lines:
+            self._add(line)
+
+    def _add(self, line):
         kind, _, rest = line.partition(" ")
         if kind == "I":
             key, _, value = rest.partition(" ")
-            info.setdefault(key, []).append(value)
+            self.info.setdefault(key, []).append(value)
         elif kind == "S":
             name, _, t = rest.partition(" ")
             try:
-                marks.append((name, float(t)))
+                self.marks.append((name, float(t)))
             except ValueError:
-                other.append(line)
+                self.other.append(line)
         elif kind == "Q" and len(rest.split(" ", 2)) >= 2:
             name, what, value = (rest.split(" ", 2) + [""])[:3]
-            run = runs.setdefault(name, Run())
+            run = self.runs.setdefault(name, Run())
             if what == "out":
                 run.out.append(value)
             elif what == "err":
@@ -196,9 +320,36 @@ def parse(lines):
                 run.rc = int(value) if value.isdigit() else None
             elif what == "time":
                 run.time = float(value)
+        elif kind == "R":
+            key, _, value = rest.partition(" ")
+            self.results[key] = value
+        elif kind == "E":
+            self.errors.append(rest)
         else:
-            other.append(line)
-    return info, marks, runs, other
+            self.other.append(line)
+
+    def times(self):
+        return {name: end - t for (name, t), (_, end)
+                in zip(self.marks, self.marks[1:])}
+
+    def result(self, key):
+        if key not in self.results:
+            raise Fail(f"{key}: no result")
+        return self.results[key]
+
+    def reply(self, key):
+        """The QMP reply printed under key (by q_cmd through r)."""
+        value = self.result(key)
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise Fail(f"{key}: no QMP reply: {value!r}") from None
+
+    def returned(self, key):
+        answer = self.reply(key)
+        if "return" not in answer:
+            raise Fail(f"{key}: {answer}")
+        return answer["return"]
 
 
 def get_run(runs, name):
@@ -306,17 +457,415 @@ def check_tib(info, runs):
         raise Fail(f"RAM at 2^43: query-status says {status}")
 
 
-CHECKS = [
+def check_guest(b):
+    """The inner Linux guest under KVM reports the numa-hole map."""
+    run = get_run(b.runs, "guest")
+    if run.rc != 0:
+        raise Fail(f"guest under KVM: {run.describe()}")
+    lines = [line.strip() for line in run.out]
+    if guestlib.BEGIN not in lines or guestlib.END not in lines:
+        raise Fail("guest under KVM: no memory report on its console "
+                   f"(last lines: {' | '.join(lines[-8:])})")
+    begin = lines.index(guestlib.BEGIN)
+    report = guestlib.parse(lines[begin + 1:lines.index(guestlib.END)])
+    errors = guestlib.check(report, EXPECTED_RAM["numa-hole"])
+    if errors:
+        raise Fail("guest under KVM: " + "; ".join(errors))
+
+
+def pattern_checks(b, key, least):
+    """At least `least` pattern checks under key, every one ok."""
+    value = b.result(key)
+    found = [c for c in value.split("; ") if "MEMMAP-PATTERN check" in c]
+    if len(found) < least or any(" ok " not in c for c in found):
+        raise Fail(f"{key}: {value!r}")
+
+
+def check_migrated(b):
+    for key in ("mig.src-start", "mig.dst-start", "mig.incoming",
+                "mig.migrate"):
+        b.returned(key)
+    if "ready" not in b.result("mig.src-ready"):
+        raise Fail(f"source guest: {b.result('mig.src-ready')!r}")
+    done = b.returned("mig.done")
+    if done.get("status") != "completed":
+        raise Fail(f"query-migrate on the source: {done}")
+    status = b.returned("mig.dst-status")
+    if status.get("status") != "running":
+        raise Fail(f"destination after migration: {status}")
+    pattern_checks(b, "mig.dst-checks", 2)
+
+
+def check_mig_refused(b):
+    for key in ("mig2.src-start", "mig2.dst-start", "mig2.incoming",
+                "mig2.migrate"):
+        b.returned(key)
+    done = b.returned("mig2.done")
+    if done.get("status") != "failed":
+        raise Fail(f"query-migrate on the source: {done}")
+    if b.result("mig2.dst-exit") != "1":
+        raise Fail(f"destination exit status {b.result('mig2.dst-exit')}")
+    stderr = b.result("mig2.dst-stderr")
+    if MIG_REFUSAL not in stderr:
+        raise Fail(f"destination stderr {stderr!r} lacks {MIG_REFUSAL!r}")
+    status = b.returned("mig2.src-status")
+    if status.get("status") != "running":
+        raise Fail(f"source after the refusal: {status}")
+    pattern_checks(b, "mig2.src-checks", 2)
+
+
+# The VFIO boots: the outer guest has an edu device, which /init binds
+# to vfio-pci (HOST, GROUP; "I host ADDR group G" and its
+# reserved_regions as "I reserved_regions START END TYPE").
+EDU = "-device edu,dma_mask=0xffffffffffffffff"
+IOMMUS = {
+    "smmuv3": ("-M", "iommu=smmuv3", *EDU.split()),
+    "viommu": ("-device", "virtio-iommu-pci,aw-bits=44", *EDU.split()),
+}
+# The reserved region each IOMMU gives the group (the software MSI
+# window of the SMMUv3 driver, the ITS doorbell that virt declares for
+# the virtio-iommu)
+RESERVED = {
+    "smmuv3": "0x0000000008000000 0x00000000080fffff msi",
+    "viommu": "0x0000000008090000 0x000000000809ffff msi",
+}
+# The DMA maps: 256 MiB, of which the kernel takes the lowest piece of
+# 192 MiB (mem=; the boot loader puts kernel, initrd and DTB there), the
+# guest's DMA buffer in the other: after a hole (SMMUv3), at 8 TiB
+# (virtio-iommu)
+DMA_MAPS = {
+    "smmuv3": ("-m 256M -M virt,gic-version=3,memmap.0.type=hole,"
+               "memmap.0.base=0x4c000000,memmap.0.size=64M",
+               "mem=192M memmap.edu_buf=0x50000000"),
+    "viommu": ("-m 256M -M virt,gic-version=3,memmap.0.type=ram,"
+               "memmap.0.base=0x40000000,memmap.0.size=192M,"
+               "memmap.1.type=ram,memmap.1.base=0x80000000000,"
+               "memmap.1.size=64M",
+               "mem=192M memmap.edu_buf=0x80000000000"),
+}
+# RAM at 2^44, beyond the virtio-iommu's 44-bit input range
+MAP_TOP = ("-m 256M -M virt,gic-version=3,memmap.0.type=ram,"
+           "memmap.0.base=0x40000000,memmap.0.size=192M,memmap.1.type=ram,"
+           "memmap.1.base=0x100000000000,memmap.1.size=64M")
+TOP_REFUSAL = ("guest memory 0x100000000000-0x100003ffffff overlaps "
+               "0x100000000000-0xffffffffffffffff, which the host IOMMU "
+               "cannot map for this device; guest memory must end below it")
+MAP_SMALL = "-m 128M -M virt,gic-version=3"
+FITS_TRACE = "vfio_memmap_check "
+EDU_IDENT = "0x010000ED"
+EDU_PATTERN = "0x1122334455667788"
+
+VFIO_SCENARIO = r"""
+. /lib/kvm.sh
+. /lib/qmp.sh
+PERIPH='{"path": "/machine/peripheral"}'
+RP="-device pcie-root-port,id=rp0,chassis=1"
+DEV="{\"driver\": \"vfio-pci\", \"host\": \"$HOST\", \"id\": \"hostdev0\","
+DEV="$DEV \"bus\": \"rp0\"}"
+wfi_bios /tmp/wfi.bin
+WFI="-bios /tmp/wfi.bin"
+
+scenario vfio-dma
+g dma 180 $RUN $KVM $DMA_MAP -device vfio-pci,host=$HOST \
+    -trace vfio_memmap_check -kernel /kvm/vmlinuz \
+    -initrd /kvm/initramfs.cpio.gz \
+    -append "$APPEND memmap.test=edu-dma $DMA_APPEND"
+
+if [ "$IOMMU" = smmuv3 ]; then
+    scenario vfio-hotplug
+    r hot.start q_start 3 $RUN $KVM $DMA_MAP $RP $WFI
+    r hot.add q_cmd 3 device_add "$DEV"
+    r hot.status q_cmd 3 query-status
+    r hot.peripheral q_cmd 3 qom-list "$PERIPH"
+    r hot.locked q_locked 3
+    q_stop 3
+else
+    scenario vfio-top
+    r top.start q_start 3 $RUN $KVM $MAP_TOP $RP $WFI
+    r top.add q_cmd 3 device_add "$DEV"
+    r top.status q_cmd 3 query-status
+    r top.peripheral q_cmd 3 qom-list "$PERIPH"
+    r top.locked q_locked 3
+    r top.second-start q_start 4 $RUN $KVM $MAP_SMALL $RP $WFI
+    r top.second-add q_cmd 4 device_add "$DEV"
+    r top.second-peripheral q_cmd 4 qom-list "$PERIPH"
+    r top.second-locked q_locked 4
+    q_stop 4
+    r top.first-status q_cmd 3 query-status
+    q_stop 3
+    q_start 3 $RUN $KVM $MAP_TOP $RP $WFI \
+        -device vfio-pci,host=$HOST,bus=rp0 >/dev/null
+    r top-cold.exit q_wait 3 60
+    r top-cold.stderr q_err 3
+    q_stop 3 2>/dev/null
+
+    scenario vfio-planner
+    memmap-plan report --host kvm --device $HOST >/tmp/report.json
+    echo "R planner.report $(tr -d '\n ' </tmp/report.json)"
+    PLAN=$(memmap-plan plan --ram 256M --max-addr 0x100000000000 \
+           --explicit /tmp/report.json)
+    echo "R planner.plan $? $PLAN"
+    r planner.start q_start 3 $RUN $KVM -m 256M -M "virt,gic-version=3,$PLAN" \
+        $RP $WFI
+    r planner.add q_cmd 3 device_add "$DEV"
+    r planner.peripheral q_cmd 3 qom-list "$PERIPH"
+    q_stop 3
+fi
+scenario end
+exit $errors
+"""
+
+
+def host(b):
+    values = b.info.get("host", [])
+    if len(values) != 1:
+        raise Fail(f"no edu device bound to vfio-pci in the outer guest: "
+                   f"{values}, {b.info.get('no', [])}")
+    return values[0].split()[0]
+
+
+def check_bound(iommu, b):
+    """edu bound to vfio-pci, in a group with the IOMMU's reserved
+    region."""
+    host(b)
+    regions = b.info.get("reserved_regions", [])
+    if RESERVED[iommu] not in regions:
+        raise Fail(f"reserved_regions {regions}, expected "
+                   f"{RESERVED[iommu]!r}")
+
+
+def check_dma(b):
+    """Attached (the check traced as fitting) and edu's DMA engine copied
+    the pattern from guest RAM into the device and back."""
+    run = get_run(b.runs, "dma")
+    if run.rc != 0:
+        raise Fail(f"the DMA guest: {run.describe()}")
+    dev = host(b)
+    traces = [e for e in run.err if FITS_TRACE in e]
+    if len(traces) != 1 or not traces[0].endswith(
+            f"({dev}) guest memory fits the usable IOVA ranges: 1"):
+        raise Fail(f"trace lines {traces}: want one saying that the "
+                   f"guest memory of {dev} fits")
+    edu = {}
+    for line in run.out:
+        line = line.strip()
+        if line.startswith("MEMMAP-EDU "):
+            key, _, value = line[len("MEMMAP-EDU "):].partition(" ")
+            edu[key] = value
+    if edu.get("ident") != EDU_IDENT or edu.get("result") != EDU_PATTERN:
+        raise Fail(f"the guest's edu run: {edu} (ident {EDU_IDENT}, "
+                   f"result {EDU_PATTERN} expected)")
+
+
+def peripheral(b, key, present):
+    names = [p["name"] for p in b.returned(key)]
+    if ("hostdev0" in names) != present:
+        raise Fail(f"{key}: /machine/peripheral has {names}")
+
+
+def locked_kib(b, key):
+    value = b.result(key)
+    if not value.isdigit():
+        raise Fail(f"{key}: {value!r} is not a number")
+    return int(value)
+
+
+def running(b, key):
+    status = b.returned(key)
+    if status.get("status") != "running":
+        raise Fail(f"{key}: {status}")
+
+
+def check_hotplug(b):
+    b.returned("hot.start")
+    b.returned("hot.add")
+    running(b, "hot.status")
+    peripheral(b, "hot.peripheral", True)
+    if locked_kib(b, "hot.locked") < 256 * 1024:
+        raise Fail(f"hot.locked: {b.result('hot.locked')} kB pinned, not "
+                   f"the guest's 256 MiB")
+
+
+def check_top_refused(b):
+    b.returned("top.start")
+    answer = b.reply("top.add")
+    if "error" not in answer:
+        raise Fail(f"RAM at 2^44: hot-plug not refused: {answer}")
+    desc = answer["error"]["desc"]
+    for want in (f"vfio {host(b)}: ", TOP_REFUSAL):
+        if want not in desc:
+            raise Fail(f"RAM at 2^44: {want!r} not in {desc!r}")
+    running(b, "top.status")
+    peripheral(b, "top.peripheral", False)
+    if locked_kib(b, "top.locked") != 0:
+        raise Fail(f"RAM at 2^44: {b.result('top.locked')} kB pinned")
+
+
+def check_top_second(b):
+    b.returned("top.second-start")
+    b.returned("top.second-add")
+    peripheral(b, "top.second-peripheral", True)
+    if locked_kib(b, "top.second-locked") < 128 * 1024:
+        raise Fail(f"second QEMU: {b.result('top.second-locked')} kB "
+                   f"pinned")
+    running(b, "top.first-status")
+
+
+def check_top_cold(b):
+    if b.result("top-cold.exit") != "1":
+        raise Fail(f"RAM at 2^44, cold-plugged: exit status "
+                   f"{b.result('top-cold.exit')}")
+    stderr = b.result("top-cold.stderr")
+    for want in (f"vfio {host(b)}: ", TOP_REFUSAL):
+        if want not in stderr:
+            raise Fail(f"RAM at 2^44, cold-plugged: {want!r} not in "
+                       f"{stderr!r}")
+
+
+def check_planner(b):
+    report = json.loads(b.result("planner.report") or "{}")
+    dev = host(b)
+    start, end, kind = RESERVED["viommu"].split()
+    regions = [(r["start"], r["end"], r["type"])
+               for d in report.get("devices", []) if d["bdf"] == dev
+               for r in d["reserved-regions"]]
+    if (int(start, 16), int(end, 16), kind) not in regions:
+        raise Fail(f"memmap-plan report: {RESERVED['viommu']} not in "
+                   f"{report}")
+    status, _, plan = b.result("planner.plan").partition(" ")
+    if status != "0" or "memmap.0.type=ram" not in plan:
+        raise Fail(f"memmap-plan plan: status {status}, {plan!r}")
+    b.returned("planner.start")
+    b.returned("planner.add")
+    peripheral(b, "planner.peripheral", True)
+
+
+def wrap(check):
+    return lambda b: check(b.info, b.runs)
+
+
+BASE_CHECKS = [
     ("kvm-is-real: /dev/kvm, and the inner QEMU runs with KVM enabled",
-     "kvm-is-real", check_kvm_is_real),
+     "kvm-is-real", wrap(check_kvm_is_real)),
     *((f"same-map-kvm-vs-tcg: {m}: query-memmap under KVM equals TCG's "
        "and shows the map", "same-map-kvm-vs-tcg",
-       lambda info, runs, m=m: check_same_map(m, runs)) for m in SAME_MAP),
+       lambda b, m=m: check_same_map(m, b.runs)) for m in SAME_MAP),
     ("ipa-limit: RAM at 2^IPA refused at start, status 1, our message "
-     "naming the entry and the limit", "ipa-limit", check_ipa_beyond),
+     "naming the entry and the limit", "ipa-limit", wrap(check_ipa_beyond)),
     ("ipa-limit: RAM ending between 2^40 and 2^44 starts under KVM, "
-     "query-memmap shows it", "ipa-limit", check_tib),
+     "query-memmap shows it", "ipa-limit", wrap(check_tib)),
+    ("guest-under-kvm: Linux with two NUMA nodes and a hole sees the map "
+     "(/proc/iomem, DT, node ranges)", "guest-under-kvm", check_guest),
+    ("migration: same map under KVM, the guest's pattern checks go on on "
+     "the destination", "migration", check_migrated),
+    ("migration: another map refused by the destination, the source and "
+     "its guest run on", "migration", check_mig_refused),
 ]
+
+
+def vfio_checks(iommu):
+    name = "SMMUv3" if iommu == "smmuv3" else "virtio-iommu aw-bits=44"
+    checks = [
+        (f"{iommu}: edu bound to vfio-pci in a group with {name}'s "
+         "reserved region", "vfio-dma",
+         lambda b: check_bound(iommu, b)),
+        (f"{iommu}: cold-plugged, check traced as fitting, edu DMA from "
+         "the inner guest's RAM and back under KVM", "vfio-dma", check_dma),
+    ]
+    if iommu == "smmuv3":
+        checks.append((f"{iommu}: hot-plugged into a running VM, guest RAM "
+                       "pinned", "vfio-hotplug", check_hotplug))
+    else:
+        checks += [
+            (f"{iommu}: RAM at 2^44 (beyond the IOMMU, within KVM's IPA): "
+             "hot-plug refused, VM running, nothing pinned", "vfio-top",
+             check_top_refused),
+            (f"{iommu}: a second QEMU takes the device, the first runs on",
+             "vfio-top", check_top_second),
+            (f"{iommu}: RAM at 2^44 with the device cold-plugged exits 1 "
+             "with our message", "vfio-top", check_top_cold),
+            (f"{iommu}: memmap-plan report and plan: the map takes the "
+             "device", "vfio-planner", check_planner),
+        ]
+    return checks
+
+
+def env(pairs):
+    return "".join(f"{var}={shlex.quote(val)}\n" for var, val in pairs)
+
+
+def boots():
+    """(name, outer QEMU arguments, initramfs parts, script, checks)"""
+    common = [("COMMON", COMMON), ("KVM", KVM), ("TCG", TCG), ("RUN", RUN),
+              ("APPEND", APPEND)]
+    base = env(common + [(f"MAP_{n.replace('-', '_')}", a)
+                         for n, a in MAPS.items()])
+    yield ("kvm", (), ("base", "qemu", "inner"), base + SCENARIO,
+           BASE_CHECKS)
+    for iommu, args in IOMMUS.items():
+        script = env(common + [("IOMMU", iommu),
+                               ("DMA_MAP", DMA_MAPS[iommu][0]),
+                               ("DMA_APPEND", DMA_MAPS[iommu][1]),
+                               ("MAP_TOP", MAP_TOP),
+                               ("MAP_SMALL", MAP_SMALL)])
+        yield (iommu, args, ("base", "qemu", "inner"),
+               script + VFIO_SCENARIO, vfio_checks(iommu))
+
+
+def run_boot(name, args, parts, script, checks, qemu, build, timeout,
+             number):
+    """Boot the outer guest once, print its TAP lines from number on;
+    return (the next number, failures)."""
+    status, failure, lines = None, None, []
+    try:
+        result = run_scenario(script, qemu, build, parts=parts,
+                              extra_args=args, timeout=timeout)
+        lines, status = result.lines, result.status
+        print(f"# {name}: outer guest {result.seconds:.1f} s, of which the "
+              f"boot to /init's begin marker {result.boot_seconds:.1f} s")
+    except KvmError as e:
+        lines, failure, status = e.lines, str(e), e.status
+    b = Boot(lines)
+    for key, values in b.info.items():
+        for v in values:
+            print(f"# {name}: {key}: {v}")
+    for line in b.other:
+        print(f"# {name}: guest: {line}")
+    for run_name, run in b.runs.items():
+        print(f"# {name}: inner QEMU {run_name}: {run.time} s, exit "
+              f"status {run.rc}")
+    times = b.times()
+    failed = 0
+    if failure is None and status != 0:
+        failure = (f"scenario script exit status {status}: "
+                   + "; ".join(b.errors))
+    title = (f"{name}: outer arm64 guest (TCG, virtualization=on"
+             f"{', ' + ' '.join(args) if args else ''}) booted, ran every "
+             "scenario and powered off")
+    if failure:
+        failed += 1
+        print(f"not ok {number} - {title}")
+        for line in failure.splitlines():
+            print(f"# {line}")
+    else:
+        print(f"ok {number} - {title}")
+    number += 1
+    shown = set()
+    for title, scenario, check in checks:
+        try:
+            check(b)
+            print(f"ok {number} - {title}")
+        except (Fail, KeyError, TypeError, ValueError, AttributeError,
+                guestlib.GuestError) as e:
+            failed += 1
+            print(f"not ok {number} - {title}")
+            for line in str(e).splitlines():
+                print(f"# {line}")
+        number += 1
+        if scenario in times and scenario not in shown:
+            shown.add(scenario)
+            print(f"# {name}: scenario {scenario}: {times[scenario]:.1f} s")
+    return number, failed
 
 
 def main():
@@ -327,69 +876,27 @@ def main():
     parser.add_argument("--qemu", help="the outer QEMU, our x86 build "
                         "(default BUILD/obj/qemu-system-aarch64)")
     parser.add_argument("--timeout", type=int, default=900,
-                        help="seconds for the outer guest's whole run")
+                        help="seconds for each outer guest's whole run")
+    parser.add_argument("--only", action="append",
+                        help="run only this boot (kvm, smmuv3, viommu); "
+                        "repeatable")
     args = parser.parse_args()
     build = Path(args.build).resolve()
     qemu = Path(args.qemu or build / "obj" / "qemu-system-aarch64")
 
-    print(f"1..{len(CHECKS) + 1}", flush=True)
-    script = "".join(f"{var}={shlex.quote(val)}\n" for var, val in
-                     [("COMMON", COMMON), ("KVM", KVM), ("TCG", TCG)] +
-                     [(f"MAP_{n.replace('-', '_')}", a)
-                      for n, a in MAPS.items()])
-    status, failure, lines = None, None, []
+    plan = [b for b in boots() if not args.only or b[0] in args.only]
+    print(f"1..{sum(len(b[4]) + 1 for b in plan)}", flush=True)
     start = time.monotonic()
     try:
         build_assets(build)
-        print(f"# assets: {time.monotonic() - start:.1f} s", flush=True)
-        result = run_scenario(script + SCENARIO, qemu, build,
-                              timeout=args.timeout)
-        lines, status = result.lines, result.status
-        print(f"# outer guest: {result.seconds:.1f} s, of which the boot "
-              f"to /init's begin marker {result.boot_seconds:.1f} s")
     except KvmError as e:
-        lines, failure, status = e.lines, str(e), e.status
-    info, marks, runs, other = parse(lines)
-    for key, values in info.items():
-        for v in values:
-            print(f"# {key}: {v}")
-    for line in other:
-        print(f"# guest: {line}")
-    times = {name: end - t for (name, t), (_, end) in zip(marks, marks[1:])}
-    for name, secs in times.items():
-        print(f"# scenario {name}: {secs:.1f} s")
-    for name, run in runs.items():
-        print(f"# inner QEMU {name}: {run.time} s, exit status {run.rc}")
-
-    failed = 0
-    if failure is None and status != 0:
-        failure = f"scenario script exit status {status}"
-    if failure:
-        failed += 1
-        print("not ok 1 - outer arm64 guest (TCG, virtualization=on) "
-              "booted, ran every scenario and powered off")
-        for line in failure.splitlines():
-            print(f"# {line}")
-    else:
-        print("ok 1 - outer arm64 guest (TCG, virtualization=on) booted, "
-              "ran every scenario and powered off")
-
-    shown = set()
-    for number, (title, scenario, check) in enumerate(CHECKS, 2):
-        try:
-            check(info, runs)
-            print(f"ok {number} - {title}")
-        except (Fail, KeyError, TypeError, ValueError) as e:
-            failed += 1
-            print(f"not ok {number} - {title}")
-            for line in str(e).splitlines():
-                print(f"# {line}")
-        if scenario in times and scenario not in shown:
-            shown.add(scenario)
-            print(f"# {scenario}: {times[scenario]:.1f} s")
-    for name in ("ipa-beyond", "tib.kvm"):
-        if name in runs:
-            print(f"# {name} stderr: {' | '.join(runs[name].err)}")
+        print(f"# {e}")
+    print(f"# assets: {time.monotonic() - start:.1f} s", flush=True)
+    number, failed = 1, 0
+    for boot in plan:
+        number, f = run_boot(*boot, qemu, build, args.timeout, number)
+        failed += f
+        sys.stdout.flush()
     return 1 if failed else 0
 
 

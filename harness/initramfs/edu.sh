@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# For the outer guests of the VFIO layers (busybox sh, sourced by /init).
+
+# bind_edu: bind every QEMU "edu" device (1234:11e8) to vfio-pci (a PCI
+# device joins an IOMMU group when a driver binds: driver_override,
+# then drivers_probe) and export HOST, GROUP for the first and HOST2,
+# GROUP2 for the second, if there is one.  Prints "I hostN ADDR group
+# G" and the group's reserved_regions as "I reserved_regionsN ..."
+# lines; status 1 when a device does not bind or there is none.
+bind_edu() {
+    local d h g n=0 s
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1234:0x11e8 ] ||
+            continue
+        h=${d##*/}
+        echo vfio-pci >"$d/driver_override"
+        echo "$h" >/sys/bus/pci/drivers_probe
+        if [ "$(basename "$(readlink "$d/driver")")" != vfio-pci ]; then
+            echo "I $h not bound to vfio-pci"
+            return 1
+        fi
+        g=$(basename "$(readlink "$d/iommu_group")")
+        n=$((n + 1))
+        s=${n#1}
+        echo "I host$s $h group $g"
+        sed "s/^/I reserved_regions$s /" \
+            "/sys/kernel/iommu_groups/$g/reserved_regions"
+        eval "HOST$s=$h GROUP$s=$g"
+    done
+    [ "$n" -gt 0 ] || { echo "I no edu device (1234:11e8)"; return 1; }
+    export HOST GROUP HOST2 GROUP2
+}
