@@ -169,7 +169,8 @@ fi
 
 # KVM layer: our QEMU cross-built for arm64 (build/cross) runs under KVM
 # in an arm64 guest of our x86 TCG build (virtualization=on, Debian
-# trixie's kernel): the same map under KVM and TCG, the IPA limit
+# trixie's kernel): the same map under KVM and TCG, the IPA limit, a
+# guest, migration; VFIO behind an SMMUv3 and a virtio-iommu
 run_tap_after kvm-memmap "arm64 cross build or KVM assets" \
     sh -c '"$1/harness/cross-build.sh" "$1" "$2" &&
            "$1/harness/kvm-assets.sh" "$1" "$2"' sh "$repo" "$build" -- \
