@@ -62,8 +62,10 @@ behaviour is missing.  Each scenario's time (the outer guest's clock)
 and each outer boot's are printed as diagnostics."""
 
 import argparse
+import base64
 import json
 import shlex
+import struct
 import sys
 import time
 from pathlib import Path
@@ -152,6 +154,8 @@ KVMQ='{"execute": "query-kvm", "id": "kvm"}'
 INFOKVM='{"execute": "human-monitor-command", "id": "info-kvm",'
 INFOKVM="$INFOKVM"' "arguments": {"command-line": "info kvm"}}'
 STATUS='{"execute": "query-status", "id": "status"}'
+MTREE='{"execute": "human-monitor-command", "id": "mtree",'
+MTREE="$MTREE"' "arguments": {"command-line": "info mtree -f"}}'
 
 scenario kvm-is-real
 QMP="$KVMQ
@@ -159,12 +163,17 @@ $INFOKVM"
 q kvm 60 $COMMON $KVM -m 256M -M virt,gic-version=3
 
 scenario same-map-kvm-vs-tcg
-QMP="$MEMDUMP
-$KVMQ"
 for m in holes ram-above-4g numa-hole; do
     eval "map=\$MAP_$(echo "$m" | tr - _)"
-    q "$m.kvm" 60 $COMMON $KVM $map
-    q "$m.tcg" 60 $COMMON $TCG $map
+    for a in kvm tcg; do
+        eval "accel=\$$(echo $a | tr a-z A-Z)"
+        QMP="$MEMDUMP
+$KVMQ
+$MTREE
+{\"execute\": \"dumpdtb\", \"id\": \"dtb\", \"arguments\": {\"filename\": \"/tmp/$m.$a.dtb\"}}"
+        q "$m.$a" 60 $COMMON $accel $map
+        echo "D $m.$a $(base64 "/tmp/$m.$a.dtb" | tr -d '\n')"
+    done
 done
 
 scenario ipa-limit
@@ -295,6 +304,7 @@ class Boot:
     def __init__(self, lines):
         self.info, self.marks, self.runs = {}, [], {}
         self.results, self.errors, self.other = {}, [], []
+        self.dtbs = {}
         for line in lines:
             self._add(line)
 
@@ -325,6 +335,9 @@ class Boot:
             self.results[key] = value
         elif kind == "E":
             self.errors.append(rest)
+        elif kind == "D":
+            key, _, value = rest.partition(" ")
+            self.dtbs[key] = value
         else:
             self.other.append(line)
 
@@ -415,6 +428,78 @@ def check_same_map(name, runs):
             diff.append(f"{len(mk)} regions under KVM, {len(mt)} under TCG")
         raise Fail(f"{name}: query-memmap differs: " + "; ".join(diff[:6]))
     check_map(mk, name)
+
+
+def guest_ram_lines(mtree):
+    """The guest-RAM lines of `info mtree -f`'s flat view of the
+    "memory" address space ("START-END (prio N, ram): NAME [@OFFSET]"),
+    without the accelerator's name after them and without KVM's stolen
+    time region (pvtime), which TCG does not have."""
+    lines, inside = [], False
+    for line in mtree.splitlines():
+        if line.startswith("FlatView"):
+            inside = False
+        elif line.strip() == 'AS "memory", root: system':
+            inside = True
+        elif inside and ", ram): " in line and "pvtime" not in line:
+            lines.append(line.strip().removesuffix(" KVM"))
+    return lines
+
+
+def fdt_memory_nodes(blob):
+    """The /memory@... nodes of a flattened device tree: [(name, reg
+    as (base, size) pairs, numa-node-id or None)]."""
+    magic, _, off_struct, off_strings = struct.unpack_from(">IIII", blob)
+    if magic != 0xd00dfeed:
+        raise Fail(f"not a device tree blob (magic {magic:#x})")
+    nodes, path, pos = [], [], off_struct
+    while True:
+        (token,) = struct.unpack_from(">I", blob, pos)
+        pos += 4
+        if token == 1:                          # FDT_BEGIN_NODE
+            end = blob.index(b"\0", pos)
+            path.append(blob[pos:end].decode())
+            pos = (end + 4) & ~3
+            if len(path) == 2 and path[1].startswith("memory@"):
+                nodes.append([path[1], [], None])
+        elif token == 2:                        # FDT_END_NODE
+            path.pop()
+        elif token == 3:                        # FDT_PROP
+            length, nameoff = struct.unpack_from(">II", blob, pos)
+            value = blob[pos + 8:pos + 8 + length]
+            pos = (pos + 8 + length + 3) & ~3
+            name = blob[off_strings + nameoff:
+                        blob.index(b"\0", off_strings + nameoff)].decode()
+            if len(path) == 2 and path[1].startswith("memory@"):
+                if name == "reg":
+                    cells = struct.unpack(f">{length // 8}Q", value)
+                    nodes[-1][1] = list(zip(cells[0::2], cells[1::2]))
+                elif name == "numa-node-id":
+                    nodes[-1][2] = struct.unpack(">I", value)[0]
+        elif token == 4:                        # FDT_NOP
+            continue
+        elif token == 9:                        # FDT_END
+            return sorted(tuple(n) for n in nodes)
+        else:
+            raise Fail(f"bad device tree token {token} at {pos - 4}")
+
+
+def check_same_views(name, b):
+    """The guest-RAM lines of the memory tree and the DTB's memory nodes
+    under KVM equal TCG's, and the DTB shows the map's pieces."""
+    k, t = get_run(b.runs, f"{name}.kvm"), get_run(b.runs, f"{name}.tcg")
+    mk, mt = guest_ram_lines(k.reply("mtree")), guest_ram_lines(t.reply("mtree"))
+    if not mk or mk != mt:
+        raise Fail(f"{name}: info mtree -f guest RAM under KVM {mk}, under "
+                   f"TCG {mt}")
+    dk = fdt_memory_nodes(base64.b64decode(b.dtbs.get(f"{name}.kvm", "")))
+    dt = fdt_memory_nodes(base64.b64decode(b.dtbs.get(f"{name}.tcg", "")))
+    if dk != dt:
+        raise Fail(f"{name}: DTB memory nodes under KVM {dk}, under TCG {dt}")
+    want = sorted((f"memory@{base:x}", [(base, size)], node)
+                  for base, size, node in EXPECTED_RAM[name])
+    if dk != want:
+        raise Fail(f"{name}: DTB memory nodes {dk}, expected {want}")
 
 
 def ipa_bits(info):
@@ -750,6 +835,9 @@ BASE_CHECKS = [
     *((f"same-map-kvm-vs-tcg: {m}: query-memmap under KVM equals TCG's "
        "and shows the map", "same-map-kvm-vs-tcg",
        lambda b, m=m: check_same_map(m, b.runs)) for m in SAME_MAP),
+    *((f"same-map-kvm-vs-tcg: {m}: guest RAM in info mtree -f and the "
+       "DTB's memory nodes under KVM equal TCG's", "same-map-kvm-vs-tcg",
+       lambda b, m=m: check_same_views(m, b)) for m in SAME_MAP),
     ("ipa-limit: RAM at 2^IPA refused at start, status 1, our message "
      "naming the entry and the limit", "ipa-limit", wrap(check_ipa_beyond)),
     ("ipa-limit: RAM ending between 2^40 and 2^44 starts under KVM, "
