@@ -62,29 +62,14 @@ wfi_bios() {
     printf '\177\040\003\325\377\377\377\027' >"$1"
 }
 
-# r KEY CMD...: run CMD (in this shell: q_start must not run in a
-# subshell) and print "R KEY output" (its output on one line); a CMD
-# that got no answer (status 2: QEMU gone, a timeout) is printed as an
-# "E" line and counted in $errors, the scenario's exit status
-errors=0
-r() {
-    local k=$1 s
+# until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds and
+# print its output; or print TIMEOUT, status 2, after SECONDS
+until_ok() {
+    local t=0 n=$(($1 * 10))
     shift
-    "$@" >/tmp/r.out
-    s=$?
-    echo "R $k $(tr '\n' ' ' </tmp/r.out | sed 's/ $//')"
-    if [ "$s" -ge 2 ]; then
-        echo "E $k: no answer (status $s)"
-        errors=$((errors + 1))
-    fi
-}
-
-# wait_for FILE PATTERN SECONDS: wait until a line of FILE matches the
-# extended regular expression PATTERN; print it, or TIMEOUT (status 2)
-wait_for() {
-    local t=0
-    while [ "$t" -lt $(($3 * 10)) ]; do
-        if grep -E "$2" "$1" 2>/dev/null | tail -n 1 | grep .; then
+    while [ "$t" -lt "$n" ]; do
+        if "$@" >/tmp/until.out 2>/dev/null; then
+            cat /tmp/until.out
             return 0
         fi
         sleep 0.1
@@ -92,4 +77,10 @@ wait_for() {
     done
     echo TIMEOUT
     return 2
+}
+
+# last_match FILE PATTERN: print the last line of FILE that matches the
+# extended regular expression PATTERN; status 1 when none does
+last_match() {
+    grep -E "$2" "$1" | tail -n 1 | grep .
 }

@@ -119,3 +119,20 @@ q_locked() {
 q_err() {
     tr '\n' '|' <"/tmp/q$1/err"
 }
+
+# r KEY CMD...: run CMD (in this shell: q_start must not run in a
+# subshell) and print "R KEY output" (its output on one line); a CMD
+# that got no answer (status 2: QEMU gone, a timeout) is printed as an
+# "E" line and counted in $errors, the scenario's exit status
+errors=0
+r() {
+    local k=$1 s
+    shift
+    "$@" >/tmp/r.out
+    s=$?
+    echo "R $k $(tr '\n' ' ' </tmp/r.out | sed 's/ $//')"
+    if [ "$s" -ge 2 ]; then
+        echo "E $k: no answer (status $s)"
+        errors=$((errors + 1))
+    fi
+}

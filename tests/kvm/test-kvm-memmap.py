@@ -201,52 +201,39 @@ GUEST="-kernel /kvm/vmlinuz -initrd /kvm/initramfs.cpio.gz"
 PAT="$APPEND memmap.test=pattern memmap.pattern_mib=16"
 r mig.src-start q_start 3 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
     -serial file:/tmp/src.serial
-r mig.src-ready wait_for /tmp/src.serial 'MEMMAP-PATTERN (ready|FAIL)' 180
+r mig.src-ready until_ok 180 last_match /tmp/src.serial \
+    'MEMMAP-PATTERN (ready|FAIL)'
 r mig.dst-start q_start 4 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
     -serial file:/tmp/dst.serial -incoming defer
 r mig.incoming q_cmd 4 migrate-incoming '{"uri": "unix:/tmp/mig.sock"}'
 r mig.migrate q_cmd 3 migrate '{"uri": "unix:/tmp/mig.sock"}'
-migrated() {
-    local t=0 line
-    while [ $t -lt 300 ]; do
-        line=$(q_cmd 3 query-migrate)
-        case $line in
-        *'"completed"'*|*'"failed"'*|*'"cancelled"'*|EXIT*|TIMEOUT)
-            echo "$line"
-            return 0 ;;
-        esac
-        sleep 1
-        t=$((t + 1))
-    done
-    echo TIMEOUT
-    return 2
+# migrated: query-migrate on the source once it has ended (or QEMU did)
+migration_ended() {
+    q_cmd 3 query-migrate >/tmp/mig.out
+    grep -qE '"(completed|failed|cancelled)"|^EXIT' /tmp/mig.out &&
+        cat /tmp/mig.out
 }
-# checks FILE FROM N: wait (180 s at most) until FILE has N pattern
-# check lines after its first FROM lines; print them, "; " between
+migrated() {
+    until_ok 300 migration_ended
+}
+# checks FILE FROM N: FILE's pattern check lines after its first FROM
+# lines, "; " between them, when there are N or more; else status 1
 checks() {
-    local t=0
-    while [ $t -lt 1800 ]; do
-        if [ "$(tail -n +$(($2 + 1)) "$1" |
-                grep -c 'MEMMAP-PATTERN check')" -ge "$3" ]; then
-            tail -n +$(($2 + 1)) "$1" | grep 'MEMMAP-PATTERN check' |
-                tr -d '\r' | sed ':a;N;$!ba;s/\n/; /g'
-            return 0
-        fi
-        sleep 0.1
-        t=$((t + 1))
-    done
-    echo TIMEOUT
-    return 2
+    tail -n +$(($2 + 1)) "$1" | grep 'MEMMAP-PATTERN check' | tr -d '\r' |
+        sed ':a;N;$!ba;s/\n/; /g' >/tmp/checks.out
+    [ "$(tr ';' '\n' </tmp/checks.out | grep -c check)" -ge "$3" ] &&
+        cat /tmp/checks.out
 }
 r mig.done migrated
 r mig.dst-status q_cmd 4 query-status
 # two checks on the destination: the second began and ended there
-r mig.dst-checks checks /tmp/dst.serial 0 2
+r mig.dst-checks until_ok 180 checks /tmp/dst.serial 0 2
 q_stop 4
 q_stop 3
 r mig2.src-start q_start 3 $RUN $KVM $MAP_mig_a $GUEST -append "$PAT" \
     -serial file:/tmp/src2.serial
-r mig2.src-ready wait_for /tmp/src2.serial 'MEMMAP-PATTERN (ready|FAIL)' 180
+r mig2.src-ready until_ok 180 last_match /tmp/src2.serial \
+    'MEMMAP-PATTERN (ready|FAIL)'
 r mig2.dst-start q_start 4 $RUN $KVM $MAP_mig_b $GUEST -append "$PAT" \
     -serial file:/tmp/dst2.serial -incoming defer
 r mig2.incoming q_cmd 4 migrate-incoming '{"uri": "unix:/tmp/mig2.sock"}'
@@ -256,7 +243,7 @@ r mig2.done migrated
 r mig2.dst-exit q_wait 4 60
 r mig2.dst-stderr q_err 4
 r mig2.src-status q_cmd 3 query-status
-r mig2.src-checks checks /tmp/src2.serial "$lines" 2
+r mig2.src-checks until_ok 180 checks /tmp/src2.serial "$lines" 2
 q_stop 4
 q_stop 3
 scenario end

@@ -117,10 +117,11 @@ MAPS = {
 }
 
 # The scenarios, run in order in one guest.  HOST and HOST2 are the
-# devices' PCI addresses, set by the guest's /init; r KEY CMD prints
-# "R KEY output" (CMD runs in this shell: q_start must not run in a
-# subshell) and counts CMD as failed when it got no answer (status 2:
-# QEMU gone, a timeout); the script's exit status says whether any did.
+# devices' PCI addresses, set by the guest's /init; r KEY CMD (from
+# /lib/qmp.sh) prints "R KEY output" (CMD runs in this shell: q_start
+# must not run in a subshell) and counts CMD as failed when it got no
+# answer (status 2: QEMU gone, a timeout); the script's exit status
+# says whether any did.
 SCENARIO = r"""
 . /lib/qmp.sh
 BASE="-cpu max -accel tcg -nodefaults -display none -S"
@@ -141,18 +142,6 @@ PERIPH='{"path": "/machine/peripheral"}'
 # device that pc-dimm hot-plug needs.
 head -c 65536 /dev/zero >/tmp/fw.bin
 FW="-bios /tmp/fw.bin"
-errors=0
-r() {
-    k=$1
-    shift
-    "$@" >/tmp/r.out
-    s=$?
-    echo "R $k $(cat /tmp/r.out)"
-    if [ "$s" -ge 2 ]; then
-        echo "E $k: no answer (status $s)"
-        errors=$((errors + 1))
-    fi
-}
 stop() {
     q_stop "$1" || errors=$((errors + 1))
 }
