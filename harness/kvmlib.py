@@ -11,12 +11,13 @@ status is in the end marker."""
 
 import os
 import select
-import shlex
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from scenariolib import ScenarioError, scenario_lines, write_initrd
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "harness" / "kvm-assets.sh"
@@ -37,16 +38,9 @@ PARTS = {"base": "initramfs-base.cpio.gz", "qemu": "qemu.cpio",
          "inner": "inner.cpio"}
 
 
-class KvmError(Exception):
+class KvmError(ScenarioError):
     """The outer guest did not boot, did not finish its scenario, or its
-    QEMU failed.  lines holds what the scenario printed before that;
-    status the scenario's exit status when its end marker came, else
-    None."""
-
-    def __init__(self, message, lines=(), status=None):
-        super().__init__(message)
-        self.lines = list(lines)
-        self.status = status
+    QEMU failed (see ScenarioError)."""
 
 
 class Result:
@@ -72,18 +66,6 @@ def build_assets(build):
     return Path(build) / "kvm"
 
 
-def scenario_cpio(script_text, path):
-    """Write a newc cpio holding script_text as /scenario.sh."""
-    with tempfile.TemporaryDirectory() as root:
-        script = Path(root) / "scenario.sh"
-        script.write_text(script_text)
-        script.chmod(0o755)
-        with open(path, "wb") as out:
-            subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"],
-                           input=b"scenario.sh\n", cwd=root, stdout=out,
-                           check=True)
-
-
 def run_scenario(script_text, qemu, build, parts=("base", "qemu"),
                  extra_args=(), timeout=900):
     """Boot the outer guest under qemu (our x86 build) with script_text
@@ -93,34 +75,16 @@ def run_scenario(script_text, qemu, build, parts=("base", "qemu"),
     kvm = Path(build) / "kvm"
     with tempfile.TemporaryDirectory() as tmp:
         initrd = Path(tmp) / "initrd"
-        scenario_cpio(script_text, Path(tmp) / "scenario.cpio")
-        # The kernel finds an uncompressed cpio only at a 4-byte aligned
-        # offset (zero padding between archives is skipped).
-        with open(initrd, "wb") as out:
-            for part in [kvm / PARTS[p] for p in parts] + [
-                    Path(tmp) / "scenario.cpio"]:
-                with open(part, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        out.write(chunk)
-                out.write(b"\0" * (-out.tell() % 4))
+        write_initrd(initrd, [kvm / PARTS[p] for p in parts], script_text)
         cmd = [str(qemu), *OUTER_ARGS, *extra_args,
                "-kernel", str(kvm / "vmlinuz-arm64"),
                "-initrd", str(initrd), "-append", APPEND]
         output, failure, seconds, boot = _run(cmd, timeout)
-    text = output.decode(errors="replace").replace("\r", "")
-    lines = text.splitlines()
-    begin = lines.index(BEGIN) + 1 if BEGIN in lines else len(lines)
-    end = next((i for i in range(begin, len(lines))
-                if lines[i].startswith(END)), None)
-    body = lines[begin:end]
-    marker = None if end is None else lines[end][len(END):].rstrip(" =")
-    status = int(marker) if marker and marker.isdigit() else None
-    if failure is None and end is None:
-        failure = "scenario end marker missing"
-    if failure is None and status is None:
-        failure = f"no scenario ran ({marker})"
-    if failure:
-        raise KvmError(_failure(failure, cmd, lines), body, status)
+    try:
+        body, status = scenario_lines(output, BEGIN, END, failure, cmd,
+                                      "no scenario ran")
+    except ScenarioError as e:
+        raise KvmError(str(e), e.lines, e.status) from None
     return Result(body, status, seconds, boot)
 
 
@@ -164,9 +128,3 @@ def _run(cmd, timeout):
         failure = (f"QEMU killed by {signal.Signals(-rc).name}" if rc < 0
                    else f"QEMU exited with status {rc}")
     return output, failure, time.monotonic() - start, boot
-
-
-def _failure(reason, cmd, lines):
-    return "\n".join([f"{reason}: {shlex.join(cmd)}",
-                      "console output (last 40 lines):",
-                      *(lines[-40:] or ["(none)"])])

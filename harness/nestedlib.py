@@ -9,12 +9,13 @@ prints "I ..." lines about them, runs the scenario as /scenario.sh
 (which can source /lib/qmp.sh) and powers off.  Its exit status is in
 the end marker."""
 
-import shlex
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from scenariolib import ScenarioError, scenario_lines, write_initrd
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "harness" / "nested-assets.sh"
@@ -31,16 +32,9 @@ OUTER_ARGS = ("-M", "q35,kernel-irqchip=split", "-accel", "tcg",
 APPEND = "intel_iommu=on console=ttyS0 panic=-1"
 
 
-class NestedError(Exception):
+class NestedError(ScenarioError):
     """The nested guest did not boot, did not finish its scenario, or
-    its QEMU failed.  lines holds what the scenario printed before that;
-    status the scenario's exit status when its end marker came, else
-    None."""
-
-    def __init__(self, message, lines=(), status=None):
-        super().__init__(message)
-        self.lines = list(lines)
-        self.status = status
+    its QEMU failed (see ScenarioError)."""
 
 
 class Result:
@@ -61,18 +55,6 @@ def build_assets(build, qemu):
             nested / "qemu.cpio")
 
 
-def scenario_cpio(script_text, path):
-    """Write a newc cpio holding script_text as /scenario.sh."""
-    with tempfile.TemporaryDirectory() as root:
-        script = Path(root) / "scenario.sh"
-        script.write_text(script_text)
-        script.chmod(0o755)
-        with open(path, "wb") as out:
-            subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"],
-                           input=b"scenario.sh\n", cwd=root, stdout=out,
-                           check=True)
-
-
 def run_scenario(script_text, timeout=300, build=REPO / "build",
                  qemu=None, outer_qemu="qemu-system-x86_64"):
     """Boot the outer guest with script_text as /scenario.sh; return a
@@ -81,15 +63,7 @@ def run_scenario(script_text, timeout=300, build=REPO / "build",
     kernel, base, qcpio = build_assets(build, qemu)
     with tempfile.TemporaryDirectory() as tmp:
         initrd = Path(tmp) / "initrd"
-        scenario_cpio(script_text, Path(tmp) / "scenario.cpio")
-        # The kernel finds an uncompressed cpio only at a 4-byte aligned
-        # offset (zero padding between archives is skipped).
-        with open(initrd, "wb") as out:
-            for part in (base, qcpio, Path(tmp) / "scenario.cpio"):
-                with open(part, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        out.write(chunk)
-                out.write(b"\0" * (-out.tell() % 4))
+        write_initrd(initrd, (base, qcpio), script_text)
         cmd = [outer_qemu, *OUTER_ARGS, "-kernel", str(kernel),
                "-initrd", str(initrd), "-append", APPEND]
         start = time.monotonic()
@@ -105,24 +79,9 @@ def run_scenario(script_text, timeout=300, build=REPO / "build",
         except subprocess.TimeoutExpired as e:
             output, failure = e.output, f"timed out after {timeout} s"
         seconds = time.monotonic() - start
-    text = (output or b"").decode(errors="replace").replace("\r", "")
-    lines = text.splitlines()
-    begin = lines.index(BEGIN) + 1 if BEGIN in lines else len(lines)
-    end = next((i for i in range(begin, len(lines))
-                if lines[i].startswith(END)), None)
-    body = lines[begin:end]
-    marker = None if end is None else lines[end][len(END):].rstrip(" =")
-    status = int(marker) if marker and marker.isdigit() else None
-    if failure is None and end is None:
-        failure = "scenario end marker missing"
-    if failure is None and status is None:
-        failure = "guest set-up failed"
-    if failure:
-        raise NestedError(_failure(failure, cmd, lines), body, status)
+    try:
+        body, status = scenario_lines(output, BEGIN, END, failure, cmd,
+                                      "guest set-up failed")
+    except ScenarioError as e:
+        raise NestedError(str(e), e.lines, e.status) from None
     return Result(body, status, seconds)
-
-
-def _failure(reason, cmd, lines):
-    return "\n".join([f"{reason}: {shlex.join(cmd)}",
-                      "console output (last 40 lines):",
-                      *(lines[-40:] or ["(none)"])])
