@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 # Shared by the guest asset scripts (sourced): Debian packages of a
 # foreign or native architecture, cached in a download folder.
 

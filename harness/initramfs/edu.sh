@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=dash
 # For the outer guests of the VFIO layers (busybox sh, sourced by /init).
 
 # bind_edu: bind every QEMU "edu" device (1234:11e8) to vfio-pci (a PCI

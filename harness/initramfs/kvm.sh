@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=dash
 # For the scenarios of the KVM layer (busybox sh).
 QEMU=${QEMU:-/usr/bin/qemu-system-aarch64}
 
@@ -17,7 +18,7 @@ now() {
 # QEMU never waits on the console: its stdin is the pipe, and a QEMU
 # that does not quit is killed.
 q() {
-    local name=$1 secs=$2 t0 rc
+    local name="$1" secs="$2" t0 rc
     shift 2
     t0=$(now)
     { echo '{"execute": "qmp_capabilities"}'
@@ -43,7 +44,7 @@ scenario() {
 # its output as q does (Q NAME out|err|rc|time); killed after SECONDS
 # (status 137)
 g() {
-    local name=$1 secs=$2 t0 rc
+    local name="$1" secs="$2" t0 rc
     shift 2
     t0=$(now)
     timeout -s KILL "$secs" "$QEMU" "$@" -serial stdio -no-reboot \

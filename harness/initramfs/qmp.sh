@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=dash
 # Drive inner QEMUs over QMP from busybox sh.  Instance N (a digit 3-9,
 # also the shell's fd that writes its QMP input) keeps its files in
 # /tmp/qN: in (FIFO, QMP on stdio), out, err, pid, rc (exit status),
@@ -20,6 +21,17 @@ q_start() {
     q_cmd "$n" qmp_capabilities
 }
 
+# q_lines N: the complete lines QEMU N wrote to its QMP output so far
+# (without a last line that has no newline yet)
+q_lines() {
+    if [ "$(tail -c 1 "/tmp/q$1/out" | od -An -tx1 | tr -d ' ')" = 0a ]
+    then
+        cat "/tmp/q$1/out"
+    else
+        sed '$d' "/tmp/q$1/out"
+    fi
+}
+
 # q_cmd N COMMAND [ARGUMENTS_JSON]: send a command and print the reply
 # line, or "EXIT status stderr" when QEMU exited first, or "TIMEOUT".
 # Status 0 for a "return" reply, 1 for an "error" reply, 2 otherwise.
@@ -27,10 +39,13 @@ q_cmd() {
     local n=$1 d=/tmp/q$1 id t=0 line
     id=$(( $(cat "$d/id") + 1 ))
     echo "$id" >"$d/id"
+    # shellcheck disable=SC2261 # >&"$n" is QEMU N's QMP input, not stderr
     echo "{\"execute\": \"$2\"${3:+, \"arguments\": $3}, \"id\": $id}" \
         2>/dev/null >&"$n"
     while [ "$t" -lt $((QMP_TIMEOUT * 10)) ]; do
-        line=$(grep -E "\"id\": $id[,}]" "$d/out")
+        # complete lines only: QEMU may be half way through writing the
+        # reply, and "id" can come before "error" in it
+        line=$(q_lines "$n" | grep -E "\"id\": ${id}[,}]")
         if [ -n "$line" ]; then
             echo "$line"
             case $line in *'"return"'*) return 0 ;; esac
@@ -100,6 +115,7 @@ qt_close() {
 qt() {
     local line
     echo "$*" >&7
+    # shellcheck disable=SC3045 # busybox's read has -t
     if ! read -t 30 -r line <&8; then
         echo TIMEOUT
         return 2

@@ -436,6 +436,7 @@ while [ "$n" -lt 100 ]; do
 done
 echo "R soak.count $n"
 echo "R soak.distinct $(sort -u /tmp/soak.all | wc -l)"
+echo "R soak.replies $(sort /tmp/soak.all | uniq -c | tr '\n' '|')"
 r soak.last cat /tmp/soak.out
 r soak.rss-last q_rss 3
 r soak.fds-last q_fds 3
@@ -776,7 +777,7 @@ def soak_same(results, window):
     """All 100 replies the same (ids aside), and that the refusal."""
     if number(results, "soak.distinct") != 1:
         raise Fail(f"soak.distinct: {results['soak.distinct']} different "
-                   "replies")
+                   f"replies (count and reply): {results.get('soak.replies')}")
     refused("soak.last")(results, window)
     refused("soak.first")(results, window)
 
