@@ -23,8 +23,10 @@ struct MachineMemMap {
     MemMapRangeList *entries;
     MemMapLayout *layout;
     GArray *devices; /* MemMapRegion */
-    MemMapLayout *incoming; /* the migration source's map, loading */
+    bool vmstate_registered;
 };
+
+static const VMStateDescription vmstate_machine_memmap;
 
 static MachineMemMap *machine_memmap(MachineState *ms)
 {
@@ -141,6 +143,10 @@ const MemMapLayout *machine_memmap_apply(MachineState *ms,
     memmap_layout_free(mm->layout);
     mm->layout = layout;
     clear_devices(mm);
+    if (!mm->vmstate_registered) {
+        vmstate_register(NULL, 0, &vmstate_machine_memmap, ms);
+        mm->vmstate_registered = true;
+    }
     return layout;
 }
 
@@ -180,7 +186,9 @@ void machine_memmap_free(MachineState *ms)
         memmap_layout_free(ms->guest_memmap->layout);
         clear_devices(ms->guest_memmap);
         g_array_unref(ms->guest_memmap->devices);
-        memmap_layout_free(ms->guest_memmap->incoming);
+        if (ms->guest_memmap->vmstate_registered) {
+            vmstate_unregister(NULL, &vmstate_machine_memmap, ms);
+        }
         g_clear_pointer(&ms->guest_memmap, g_free);
     }
 }
@@ -263,16 +271,19 @@ void hmp_info_memmap(Monitor *mon, const QDict *qdict)
 }
 
 /*
- * Migration and snapshots: the effective map travels as a subsection of
- * the "configuration" section, present only when the source has a map,
- * so that a VM without one sends what QEMU always sent.  That section
- * starts every stream and is always sent, so the destination learns
- * before any RAM is loaded (and while the source still runs) both that
- * the source has a map and that it has none: a section of its own, sent
- * only with a map, could not tell a destination with a map that the
- * source had none.  The destination compares the source's RAM pieces
- * and holes with its own once the configuration is loaded, and a map on
- * either side only is a difference too.
+ * Migration and snapshots: the effective map travels in a section of its
+ * own, "memmap", registered by the machine (every machine that has the
+ * property) and sent only when the source has a map, so that a VM
+ * without one sends what QEMU always sent and migrates to and from QEMU
+ * without this feature.  The section is sent in the setup phase, before
+ * any guest RAM (early_setup, as virtio-mem sends its configuration),
+ * and the destination compares the source's RAM pieces and holes with
+ * its own as soon as it has loaded them: a different map, or a map on
+ * the source only, fails the incoming migration while the source still
+ * runs.  A destination with a map cannot tell a source without one (no
+ * section arrives, as from QEMU without this feature); as for the other
+ * properties of the machine, the destination must be started with the
+ * source's configuration (docs/system/memmap.rst says so).
  *
  * The map goes as its pieces (base, size, offset in the RAM region,
  * node) and holes (base, size); device regions follow from the machine
@@ -293,7 +304,7 @@ typedef struct MemMapMigHole {
 } MemMapMigHole;
 
 typedef struct MemMapMigration {
-    void *parent;
+    MachineState *parent;
     int32_t nb_pieces;
     MemMapMigPiece *pieces;
     int32_t nb_holes;
@@ -308,14 +319,16 @@ typedef struct MemMapMigration {
 
 static bool memmap_migration_needed(void *opaque)
 {
-    return machine_memmap_is_set(current_machine) &&
-           current_machine->guest_memmap->layout;
+    MachineState *ms = opaque;
+
+    return machine_memmap_is_set(ms) && ms->guest_memmap->layout;
 }
 
 static int memmap_migration_pre_save(void *opaque)
 {
     MemMapMigration *m = opaque;
-    const MemMapLayout *l = current_machine->guest_memmap->layout;
+    MachineState *ms = m->parent;
+    const MemMapLayout *l = ms->guest_memmap->layout;
     unsigned i;
 
     m->nb_pieces = l->ram->len;
@@ -376,10 +389,63 @@ static bool memmap_migration_range(uint64_t base, uint64_t size, Range *r)
     return true;
 }
 
+static bool ranges_equal(const Range *a, const Range *b)
+{
+    return a->lob == b->lob && a->upb == b->upb;
+}
+
+static bool memmap_layouts_equal(const MemMapLayout *a, const MemMapLayout *b)
+{
+    unsigned i;
+
+    if (a->ram->len != b->ram->len || a->holes->len != b->holes->len) {
+        return false;
+    }
+    for (i = 0; i < a->ram->len; i++) {
+        const MemMapPiece *pa = &g_array_index(a->ram, MemMapPiece, i);
+        const MemMapPiece *pb = &g_array_index(b->ram, MemMapPiece, i);
+
+        if (!ranges_equal(&pa->range, &pb->range) ||
+            pa->offset != pb->offset || pa->node != pb->node) {
+            return false;
+        }
+    }
+    for (i = 0; i < a->holes->len; i++) {
+        if (!ranges_equal(&g_array_index(a->holes, Range, i),
+                         &g_array_index(b->holes, Range, i))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The destination's side: the map of the source (@source) must be this
+ * QEMU's own, and a map on one side only is a difference too.
+ */
+static int memmap_migration_compare(MachineState *ms,
+                                    const MemMapLayout *source)
+{
+    const MemMapLayout *local = machine_memmap_is_set(ms) ?
+        ms->guest_memmap->layout : NULL;
+    g_autofree char *l = NULL;
+    g_autofree char *s = NULL;
+
+    if (local && memmap_layouts_equal(local, source)) {
+        return 0;
+    }
+    l = local ? memmap_layout_describe(local) : g_strdup("no memmap");
+    s = memmap_layout_describe(source);
+    error_report("the guest memory map of the migration source differs "
+                 "from this QEMU's, and the guest needs the same map on "
+                 "both sides (-machine memmap); source: %s; destination: %s",
+                 s, l);
+    return -EINVAL;
+}
+
 static int memmap_migration_post_load(void *opaque, int version_id)
 {
     MemMapMigration *m = opaque;
-    MachineMemMap *mm = machine_memmap(current_machine);
     g_autoptr(MemMapLayout) l = g_new0(MemMapLayout, 1);
     int i, ret = 0;
 
@@ -413,8 +479,7 @@ static int memmap_migration_post_load(void *opaque, int version_id)
         }
         g_array_append_val(l->holes, h);
     }
-    memmap_layout_free(mm->incoming);
-    mm->incoming = g_steal_pointer(&l);
+    ret = memmap_migration_compare(m->parent, l);
 out:
     g_clear_pointer(&m->pieces, g_free);
     g_clear_pointer(&m->holes, g_free);
@@ -466,77 +531,15 @@ static const VMStateDescription vmstate_memmap_migration = {
     },
 };
 
-const VMStateDescription vmstate_machine_memmap = {
-    .name = "configuration/memmap",
+static const VMStateDescription vmstate_machine_memmap = {
+    .name = "memmap",
     .version_id = 1,
     .minimum_version_id = 1,
+    .early_setup = true,
     .needed = memmap_migration_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_WITH_TMP(void, MemMapMigration, vmstate_memmap_migration),
+        VMSTATE_WITH_TMP(MachineState, MemMapMigration,
+                         vmstate_memmap_migration),
         VMSTATE_END_OF_LIST()
     },
 };
-
-void machine_memmap_incoming_reset(void)
-{
-    if (current_machine->guest_memmap) {
-        g_clear_pointer(&current_machine->guest_memmap->incoming,
-                        memmap_layout_free);
-    }
-}
-
-static bool ranges_equal(const Range *a, const Range *b)
-{
-    return a->lob == b->lob && a->upb == b->upb;
-}
-
-static bool memmap_layouts_equal(const MemMapLayout *a, const MemMapLayout *b)
-{
-    unsigned i;
-
-    if (a->ram->len != b->ram->len || a->holes->len != b->holes->len) {
-        return false;
-    }
-    for (i = 0; i < a->ram->len; i++) {
-        const MemMapPiece *pa = &g_array_index(a->ram, MemMapPiece, i);
-        const MemMapPiece *pb = &g_array_index(b->ram, MemMapPiece, i);
-
-        if (!ranges_equal(&pa->range, &pb->range) ||
-            pa->offset != pb->offset || pa->node != pb->node) {
-            return false;
-        }
-    }
-    for (i = 0; i < a->holes->len; i++) {
-        if (!ranges_equal(&g_array_index(a->holes, Range, i),
-                         &g_array_index(b->holes, Range, i))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-int machine_memmap_incoming_check(void)
-{
-    const MemMapLayout *local = machine_memmap_is_set(current_machine) ?
-        current_machine->guest_memmap->layout : NULL;
-    const MemMapLayout *source = current_machine->guest_memmap ?
-        current_machine->guest_memmap->incoming : NULL;
-    int ret = 0;
-
-    if (local || source) {
-        if (!local || !source || !memmap_layouts_equal(local, source)) {
-            g_autofree char *l = local ? memmap_layout_describe(local) :
-                                         g_strdup("no memmap");
-            g_autofree char *s = source ? memmap_layout_describe(source) :
-                                          g_strdup("no memmap");
-
-            error_report("the guest memory map of the migration source "
-                         "differs from this QEMU's, and the guest needs the "
-                         "same map on both sides (-machine memmap); source: "
-                         "%s; destination: %s", s, l);
-            ret = -EINVAL;
-        }
-    }
-    machine_memmap_incoming_reset();
-    return ret;
-}

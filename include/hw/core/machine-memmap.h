@@ -56,9 +56,5 @@ void machine_memmap_add_device(MachineState *ms, const char *name,
 /* Free the machine's memmap state, from machine_finalize() */
 void machine_memmap_free(MachineState *ms);
 
-/* Migration: the effective map, a subsection of "configuration" */
-extern const VMStateDescription vmstate_machine_memmap;
-void machine_memmap_incoming_reset(void);
-int machine_memmap_incoming_check(void);
 
 #endif
