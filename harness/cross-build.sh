@@ -16,7 +16,8 @@
 #   BUILD_DIR/cross/obj         the build directory
 #
 # Only the devices the inner QEMUs use (harness/kvm-devices.mak: the
-# virt board, pcie-root-port, vfio-pci), --without-default-devices:
+# virt board, pcie-root-port, vfio-pci, the iommufd backend),
+# --without-default-devices:
 # 1,484 build steps instead of the default configuration's 2,135.
 # Usage: cross-build.sh REPO_DIR BUILD_DIR
 set -euo pipefail

@@ -74,3 +74,25 @@ add_modules() {
         _add_module "$m" || return 1
     done
 }
+
+# trixie TOOL ARGS...: apt-get or apt-cache on Debian trixie's arm64
+# packages only, with its state under $TRIXIE_APT: the host's sources,
+# status file and pins are not used, so that no other "apt-get download"
+# picks a trixie package
+trixie() {
+    local a=$TRIXIE_APT tool=$1
+    shift
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+    [ -f "$a/status" ] || : > "$a/status"
+    echo "deb [arch=arm64" \
+         "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+         "http://deb.debian.org/debian trixie main" > "$a/sources.list"
+    "$tool" -q -o Dir::Etc::SourceList="$a/sources.list" \
+        -o Dir::Etc::SourceParts=/dev/null \
+        -o Dir::Etc::Preferences=/dev/null \
+        -o Dir::Etc::PreferencesParts=/dev/null \
+        -o Dir::State::Lists="$a/lists" -o Dir::State::status="$a/status" \
+        -o Dir::Cache="$a/cache" -o APT::Architecture=arm64 \
+        -o APT::Architectures::=arm64 -o Acquire::Languages=none \
+        -o APT::Sandbox::User=root "$@"
+}

@@ -10,8 +10,14 @@
 #                                         LPA2, virtio-iommu; bookworm's
 #                                         6.1 has 48 bits and no
 #                                         virtio-iommu)
+#   BUILD_DIR/kvm/Image-memmap-arm64      ours, from the same version's
+#                                         source, with IOMMUFD and the
+#                                         VFIO device cdev, which
+#                                         Debian's kernels leave out
+#                                         (harness/kernel-build.sh)
 #   BUILD_DIR/kvm/initramfs-base.cpio.gz  busybox, the kernel's vfio and
-#                                         virtio-iommu modules, /init,
+#                                         virtio-iommu modules (loaded
+#                                         under Debian's kernel), /init,
 #                                         /lib/kvm.sh, /lib/qmp.sh and
 #                                         /lib/edu.sh (harness/initramfs/)
 #   BUILD_DIR/kvm/qemu.cpio               the cross-built
@@ -66,25 +72,7 @@ trap 'rm -rf "$tmp"' EXIT
 # the shell libraries of the guest's /lib (harness/initramfs/)
 lib=$repo/harness/initramfs
 
-# apt-get/apt-cache on trixie's arm64 packages only, state under
-# BUILD_DIR/kvm/apt (the host's status file, sources and pins unused)
-trixie() {
-    local a=$kvm/apt tool=$1
-    shift
-    mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
-    [ -f "$a/status" ] || : > "$a/status"
-    echo "deb [arch=arm64" \
-         "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
-         "http://deb.debian.org/debian trixie main" > "$a/sources.list"
-    "$tool" -q -o Dir::Etc::SourceList="$a/sources.list" \
-        -o Dir::Etc::SourceParts=/dev/null \
-        -o Dir::Etc::Preferences=/dev/null \
-        -o Dir::Etc::PreferencesParts=/dev/null \
-        -o Dir::State::Lists="$a/lists" -o Dir::State::status="$a/status" \
-        -o Dir::Cache="$a/cache" -o APT::Architecture=arm64 \
-        -o APT::Architectures::=arm64 -o Acquire::Languages=none \
-        -o APT::Sandbox::User=root "$@"
-}
+TRIXIE_APT=$kvm/apt
 
 # The kernel package: the newest trixie linux-image-*-arm64 already in
 # dl/, else the one trixie's linux-image-arm64 metapackage names.
@@ -107,6 +95,11 @@ if [ -z "$kdeb" ]; then
     kdeb=$(ls "$dl/$pkg"_*_arm64.deb | sort -V | tail -n 1)
 fi
 
+# The kernel of the iommufd boots, ours, from the same version's source
+kver=$(dpkg-deb -f "$kdeb" Version)
+"$repo/harness/kernel-build.sh" "$repo" "$build" \
+    "$(echo "$kver" | cut -d. -f1,2)" "$kver" >&2
+
 if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
    [ "$kdeb" -nt "$base" ] || [ "$lib/kvm.sh" -nt "$base" ] ||
    [ "$lib/qmp.sh" -nt "$base" ] || [ "$lib/edu.sh" -nt "$base" ]; then
@@ -121,6 +114,8 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
 
     # shellcheck disable=SC2086
     add_modules "$tmp/k" "$root/lib/kvm" $modules
+    basename "$(find "$tmp/k" -path '*/lib/modules/*' -prune -type d |
+                head -n 1)" > "$root/lib/kvm/release"
 
     cp "$lib/kvm.sh" "$lib/qmp.sh" "$lib/edu.sh" "$root/lib/"
 
@@ -137,9 +132,16 @@ export LD_LIBRARY_PATH=/lib/aarch64-linux-gnu
 echo "=== KVM-BEGIN ==="
 echo "I uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "I kernel $(uname -r)"
-for m in $(cat /lib/kvm/order); do
-    insmod "/lib/kvm/$m.ko" || echo "I insmod-failed $m"
-done
+# Debian's kernel takes the modules; ours (Image-memmap-arm64) has
+# everything built in
+if [ "$(uname -r)" = "$(cat /lib/kvm/release)" ]; then
+    for m in $(cat /lib/kvm/order); do
+        insmod "/lib/kvm/$m.ko" || echo "I insmod-failed $m"
+    done
+else
+    echo "I modules built in"
+fi
+[ -c /dev/iommu ] && echo "I dev-iommu yes" || echo "I dev-iommu no"
 dmesg | sed -n 's/.*IPA Size Limit: \([0-9]*\) bits.*/I ipa \1/p'
 dmesg | sed -n 's/.*kvm \[[0-9]*\]: \(.*mode initialized.*\)/I kvm-mode \1/p'
 [ -c /dev/kvm ] && echo "I dev-kvm yes" || echo "I dev-kvm no"

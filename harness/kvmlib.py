@@ -67,17 +67,18 @@ def build_assets(build):
 
 
 def run_scenario(script_text, qemu, build, parts=("base", "qemu"),
-                 extra_args=(), timeout=900):
+                 extra_args=(), timeout=900, kernel="vmlinuz-arm64"):
     """Boot the outer guest under qemu (our x86 build) with script_text
     as /scenario.sh and the initramfs parts named; extra_args go to the
-    outer QEMU (an IOMMU, devices).  Return a Result, or raise KvmError
+    outer QEMU (an IOMMU, devices); kernel is the outer kernel's file in
+    BUILD/kvm (Debian's, or ours: Image-memmap-arm64).  Return a Result, or raise KvmError
     with the console tail."""
     kvm = Path(build) / "kvm"
     with tempfile.TemporaryDirectory() as tmp:
         initrd = Path(tmp) / "initrd"
         write_initrd(initrd, [kvm / PARTS[p] for p in parts], script_text)
         cmd = [str(qemu), *OUTER_ARGS, *extra_args,
-               "-kernel", str(kvm / "vmlinuz-arm64"),
+               "-kernel", str(kvm / kernel),
                "-initrd", str(initrd), "-append", APPEND]
         output, failure, seconds, boot = _run(cmd, timeout)
     try:

@@ -125,10 +125,12 @@ qt() {
     return 1
 }
 
-# q_locked N: QEMU's locked memory (VmLck, where type1 counts what it
-# pins), in kB.
+# q_locked N: the memory QEMU N has pinned for DMA, in kB: VmLck, where
+# VFIO's type1 container counts it, plus VmPin, where iommufd does (our
+# QEMUs lock nothing else)
 q_locked() {
-    awk '/^VmLck:/ { print $2 }' "/proc/$(cat "/tmp/q$1/pid")/status"
+    awk '/^Vm(Lck|Pin):/ { kb += $2 } END { print kb + 0 }' \
+        "/proc/$(cat "/tmp/q$1/pid")/status"
 }
 
 # q_err N: QEMU's stderr on one line.

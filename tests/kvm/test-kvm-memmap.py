@@ -33,9 +33,14 @@ status come back as console lines that the checks below turn into TAP.
                         a destination with another map refuses the
                         stream, and the source runs on
 
-Then two more boots of the outer guest, with QEMU's "edu" device
+Then four more boots of the outer guest, with QEMU's "edu" device
 (dma_mask all ones) bound to vfio-pci in it, behind the outer board's
-SMMUv3 (iommu=smmuv3) and behind a virtio-iommu-pci with aw-bits=44:
+SMMUv3 (iommu=smmuv3) and behind a virtio-iommu-pci with aw-bits=44,
+each with both VFIO backends of the inner QEMU: the legacy container
+(type1) on Debian's kernel, and iommufd (-object iommufd, the device
+opened through its cdev) on our kernel built from the same source with
+IOMMUFD and VFIO_DEVICE_CDEV (harness/kernel-build.sh), since Debian's
+leaves them out.  Every scenario below runs on both:
 
   vfio-dma              a compatible map (a hole above the lowest piece;
                         behind the virtio-iommu a piece at 8 TiB) with
@@ -590,6 +595,12 @@ def check_mig_refused(b):
 # to vfio-pci (HOST, GROUP; "I host ADDR group G" and its
 # reserved_regions as "I reserved_regions START END TYPE").
 EDU = "-device edu,dma_mask=0xffffffffffffffff"
+# The outer kernels (in BUILD/kvm): Debian trixie's, and ours from the
+# same source with IOMMUFD and VFIO_DEVICE_CDEV, which Debian's leaves
+# out (harness/kernel-build.sh)
+KERNELS = {"debian": "vmlinuz-arm64", "memmap": "Image-memmap-arm64"}
+# The VFIO backends of the inner QEMUs and the outer kernel each runs on
+BACKENDS = {"legacy": KERNELS["debian"], "iommufd": KERNELS["memmap"]}
 IOMMUS = {
     "smmuv3": ("-M", "iommu=smmuv3", *EDU.split()),
     "viommu": ("-device", "virtio-iommu-pci,aw-bits=44", *EDU.split()),
@@ -624,6 +635,7 @@ TOP_REFUSAL = ("guest memory 0x100000000000-0x100003ffffff overlaps "
                "cannot map for this device; guest memory must end below it")
 MAP_SMALL = "-m 128M -M virt,gic-version=3"
 FITS_TRACE = "vfio_memmap_check "
+IOMMUFD_TRACE = "iommufd_cdev_attach_ioas_hwpt "
 EDU_IDENT = "0x010000ED"
 EDU_PATTERN = "0x1122334455667788"
 
@@ -633,13 +645,23 @@ VFIO_SCENARIO = r"""
 PERIPH='{"path": "/machine/peripheral"}'
 RP="-device pcie-root-port,id=rp0,chassis=1"
 DEV="{\"driver\": \"vfio-pci\", \"host\": \"$HOST\", \"id\": \"hostdev0\","
+# the VFIO backend: the legacy container, or iommufd (the device's cdev)
+if [ "$BACKEND" = iommufd ]; then
+    IOMMUFD="-object iommufd,id=iommufd0"
+    RP="$IOMMUFD $RP"
+    VOPT=,iommufd=iommufd0
+    DEV="$DEV \"iommufd\": \"iommufd0\","
+else
+    IOMMUFD= VOPT=
+fi
 DEV="$DEV \"bus\": \"rp0\"}"
 wfi_bios /tmp/wfi.bin
 WFI="-bios /tmp/wfi.bin"
 
 scenario vfio-dma
-g dma 180 $RUN $KVM $DMA_MAP -device vfio-pci,host=$HOST \
-    -trace vfio_memmap_check -kernel /kvm/vmlinuz \
+g dma 180 $RUN $KVM $DMA_MAP $IOMMUFD -device vfio-pci,host=$HOST$VOPT \
+    -trace vfio_memmap_check -trace iommufd_cdev_attach_ioas_hwpt \
+    -kernel /kvm/vmlinuz \
     -initrd /kvm/initramfs.cpio.gz \
     -append "$APPEND memmap.test=edu-dma $DMA_APPEND"
 
@@ -666,7 +688,7 @@ else
     r top.first-status q_cmd 3 query-status
     q_stop 3
     q_start 3 $RUN $KVM $MAP_TOP $RP $WFI \
-        -device vfio-pci,host=$HOST,bus=rp0 >/dev/null
+        -device vfio-pci,host=$HOST,bus=rp0$VOPT >/dev/null
     r top-cold.exit q_wait 3 60
     r top-cold.stderr q_err 3
     q_stop 3 2>/dev/null
@@ -696,23 +718,33 @@ def host(b):
     return values[0].split()[0]
 
 
-def check_bound(iommu, b):
+def check_bound(iommu, backend, b):
     """edu bound to vfio-pci, in a group with the IOMMU's reserved
-    region."""
+    region; for iommufd, /dev/iommu and the device's cdev are there."""
     host(b)
     regions = b.info.get("reserved_regions", [])
     if RESERVED[iommu] not in regions:
         raise Fail(f"reserved_regions {regions}, expected "
                    f"{RESERVED[iommu]!r}")
+    if backend == "iommufd" and (b.info.get("dev-iommu") != ["yes"] or
+                                 len(b.info.get("cdev", [])) != 1):
+        raise Fail(f"iommufd: /dev/iommu {b.info.get('dev-iommu')}, "
+                   f"device cdevs {b.info.get('cdev')}")
 
 
-def check_dma(b):
-    """Attached (the check traced as fitting) and edu's DMA engine copied
-    the pattern from guest RAM into the device and back."""
+def check_dma(backend, b):
+    """Attached through the backend asked for (iommufd: the device's
+    cdev attached to an IOAS, traced; legacy: no such trace), the check
+    traced as fitting, and edu's DMA engine copied the pattern from guest
+    RAM into the device and back."""
     run = get_run(b.runs, "dma")
     if run.rc != 0:
         raise Fail(f"the DMA guest: {run.describe()}")
     dev = host(b)
+    attached = [e for e in run.err if IOMMUFD_TRACE in e]
+    if len(attached) != (backend == "iommufd"):
+        raise Fail(f"backend {backend}: iommufd attach trace lines "
+                   f"{attached}")
     traces = [e for e in run.err if FITS_TRACE in e]
     if len(traces) != 1 or not traces[0].endswith(
             f"({dev}) guest memory fits the usable IOVA ranges: 1"):
@@ -794,6 +826,54 @@ def check_top_cold(b):
                        f"{stderr!r}")
 
 
+# Linux 6.12's virtio-iommu sets a domain's aperture when the domain is
+# first attached; iommufd reads it before that, so the IOAS of a device
+# behind it has no usable IOVA but 0 (both kernel sides as they are in
+# 6.12).  Nothing can be mapped for the device: our check refuses it
+# before any DMA map, naming the window.
+IOAS_ZERO = ("overlaps 0x1-0xffffffffffffffff, which the host IOMMU cannot "
+             "map for this device; guest memory must end below it")
+
+
+def refused_with(desc, want, what):
+    for w in want:
+        if w not in desc:
+            raise Fail(f"{what}: {w!r} not in {desc!r}")
+
+
+def check_zero_cold(b):
+    """Cold-plugged: attached to an IOAS (traced), the check traced as
+    not fitting, exit 1 with our message naming the window."""
+    run = get_run(b.runs, "dma")
+    err = " | ".join(run.err)
+    if run.rc != 1:
+        raise Fail(f"cold-plugged: {run.describe()}")
+    if not any(IOMMUFD_TRACE in e for e in run.err):
+        raise Fail(f"no iommufd attach traced: {err!r}")
+    refused_with(err, (f"({host(b)}) guest memory fits the usable IOVA "
+                       "ranges: 0", f"vfio {host(b)}: ", IOAS_ZERO),
+                 "cold-plugged")
+    refused_with(b.result("top-cold.stderr"), (IOAS_ZERO,),
+                 "cold-plugged with RAM at 2^44")
+
+
+def check_zero_hot(b):
+    """Hot-plug refused the same way, the VM running with nothing pinned;
+    the second QEMU refused too, the first still running."""
+    b.returned("top.start")
+    for key in ("top.add", "top.second-add", "planner.add"):
+        answer = b.reply(key)
+        if "error" not in answer:
+            raise Fail(f"{key}: not refused: {answer}")
+        refused_with(answer["error"]["desc"], (f"vfio {host(b)}: ",
+                                               IOAS_ZERO), key)
+    running(b, "top.status")
+    peripheral(b, "top.peripheral", False)
+    if locked_kib(b, "top.locked") != 0:
+        raise Fail(f"{b.result('top.locked')} kB pinned")
+    running(b, "top.first-status")
+
+
 def check_planner(b):
     report = json.loads(b.result("planner.report") or "{}")
     dev = host(b)
@@ -838,28 +918,40 @@ BASE_CHECKS = [
 ]
 
 
-def vfio_checks(iommu):
+def vfio_checks(iommu, backend):
+    """The checks of a VFIO boot: behind IOMMU, with the legacy container
+    or iommufd (BACKEND); the titles name both."""
     name = "SMMUv3" if iommu == "smmuv3" else "virtio-iommu aw-bits=44"
+    tag = f"{iommu}, {backend}"
     checks = [
-        (f"{iommu}: edu bound to vfio-pci in a group with {name}'s "
+        (f"{tag}: edu bound to vfio-pci in a group with {name}'s "
          "reserved region", "vfio-dma",
-         lambda b: check_bound(iommu, b)),
-        (f"{iommu}: cold-plugged, check traced as fitting, edu DMA from "
-         "the inner guest's RAM and back under KVM", "vfio-dma", check_dma),
+         lambda b: check_bound(iommu, backend, b)),
+        (f"{tag}: cold-plugged, check traced as fitting, edu DMA from "
+         "the inner guest's RAM and back under KVM", "vfio-dma",
+         lambda b: check_dma(backend, b)),
     ]
+    if iommu == "viommu" and backend == "iommufd":
+        return [checks[0], (
+            f"{tag}: Linux 6.12 leaves the IOAS only IOVA 0: the "
+            "cold-plugged device refused before any DMA map, exit 1, our "
+            "message naming the window 0x1-0xffffffffffffffff",
+            "vfio-dma", check_zero_cold), (
+            f"{tag}: hot-plug refused the same way in three VMs, the VM "
+            "running, nothing pinned", "vfio-top", check_zero_hot)]
     if iommu == "smmuv3":
-        checks.append((f"{iommu}: hot-plugged into a running VM, guest RAM "
+        checks.append((f"{tag}: hot-plugged into a running VM, guest RAM "
                        "pinned", "vfio-hotplug", check_hotplug))
     else:
         checks += [
-            (f"{iommu}: RAM at 2^44 (beyond the IOMMU, within KVM's IPA): "
+            (f"{tag}: RAM at 2^44 (beyond the IOMMU, within KVM's IPA): "
              "hot-plug refused, VM running, nothing pinned", "vfio-top",
              check_top_refused),
-            (f"{iommu}: a second QEMU takes the device, the first runs on",
+            (f"{tag}: a second QEMU takes the device, the first runs on",
              "vfio-top", check_top_second),
-            (f"{iommu}: RAM at 2^44 with the device cold-plugged exits 1 "
+            (f"{tag}: RAM at 2^44 with the device cold-plugged exits 1 "
              "with our message", "vfio-top", check_top_cold),
-            (f"{iommu}: memmap-plan report and plan: the map takes the "
+            (f"{tag}: memmap-plan report and plan: the map takes the "
              "device", "vfio-planner", check_planner),
         ]
     return checks
@@ -876,25 +968,29 @@ def boots():
     base = env(common + [(f"MAP_{n.replace('-', '_')}", a)
                          for n, a in MAPS.items()])
     yield ("kvm", (), ("base", "qemu", "inner"), base + SCENARIO,
-           BASE_CHECKS)
-    for iommu, args in IOMMUS.items():
-        script = env(common + [("IOMMU", iommu),
-                               ("DMA_MAP", DMA_MAPS[iommu][0]),
-                               ("DMA_APPEND", DMA_MAPS[iommu][1]),
-                               ("MAP_TOP", MAP_TOP),
-                               ("MAP_SMALL", MAP_SMALL)])
-        yield (iommu, args, ("base", "qemu", "inner"),
-               script + VFIO_SCENARIO, vfio_checks(iommu))
+           BASE_CHECKS, KERNELS["debian"])
+    for backend, kernel in BACKENDS.items():
+        for iommu, args in IOMMUS.items():
+            script = env(common + [("IOMMU", iommu), ("BACKEND", backend),
+                                   ("DMA_MAP", DMA_MAPS[iommu][0]),
+                                   ("DMA_APPEND", DMA_MAPS[iommu][1]),
+                                   ("MAP_TOP", MAP_TOP),
+                                   ("MAP_SMALL", MAP_SMALL)])
+            name = iommu if backend == "legacy" else f"{iommu}-{backend}"
+            yield (name, args, ("base", "qemu", "inner"),
+                   script + VFIO_SCENARIO, vfio_checks(iommu, backend),
+                   kernel)
 
 
-def run_boot(name, args, parts, script, checks, qemu, build, timeout,
-             number):
+def run_boot(name, args, parts, script, checks, kernel, qemu, build,
+             timeout, number):
     """Boot the outer guest once, print its TAP lines from number on;
     return (the next number, failures)."""
     status, failure, lines = None, None, []
     try:
         result = run_scenario(script, qemu, build, parts=parts,
-                              extra_args=args, timeout=timeout)
+                              extra_args=args, timeout=timeout,
+                              kernel=kernel)
         lines, status = result.lines, result.status
         print(f"# {name}: outer guest {result.seconds:.1f} s, of which the "
               f"boot to /init's begin marker {result.boot_seconds:.1f} s")
@@ -953,7 +1049,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds for each outer guest's whole run")
     parser.add_argument("--only", action="append",
-                        help="run only this boot (kvm, smmuv3, viommu); "
+                        help="run only this boot (kvm, smmuv3, viommu, "
+                        "smmuv3-iommufd, viommu-iommufd); "
                         "repeatable")
     args = parser.parse_args()
     build = Path(args.build).resolve()
