@@ -71,8 +71,8 @@ def run_scenario(script_text, qemu, build, parts=("base", "qemu"),
     """Boot the outer guest under qemu (our x86 build) with script_text
     as /scenario.sh and the initramfs parts named; extra_args go to the
     outer QEMU (an IOMMU, devices); kernel is the outer kernel's file in
-    BUILD/kvm (Debian's, or ours: Image-memmap-arm64).  Return a Result, or raise KvmError
-    with the console tail."""
+    BUILD/kvm (Debian's, or ours: Image-memmap-arm64).  Return a Result,
+    or raise KvmError with the console tail."""
     kvm = Path(build) / "kvm"
     with tempfile.TemporaryDirectory() as tmp:
         initrd = Path(tmp) / "initrd"

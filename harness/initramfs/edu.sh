@@ -7,7 +7,8 @@
 # then drivers_probe) and export HOST, GROUP for the first and HOST2,
 # GROUP2 for the second, if there is one.  Prints "I hostN ADDR group
 # G", the group's reserved_regions as "I reserved_regionsN ..." lines
-# and, where the kernel has VFIO device cdevs, "I cdevN vfioM"; status 1 when a device does not bind or there is none.
+# and, where the kernel has VFIO device cdevs, "I cdevN vfioM"; status 1
+# when a device does not bind or there is none.
 bind_edu() {
     local d h g n=0 s c
     for d in /sys/bus/pci/devices/*; do

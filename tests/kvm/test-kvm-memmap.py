@@ -790,15 +790,19 @@ def check_hotplug(b):
                    f"the guest's 256 MiB")
 
 
+def refused_with(desc, want, what):
+    for w in want:
+        if w not in desc:
+            raise Fail(f"{what}: {w!r} not in {desc!r}")
+
+
 def check_top_refused(b):
     b.returned("top.start")
     answer = b.reply("top.add")
     if "error" not in answer:
         raise Fail(f"RAM at 2^44: hot-plug not refused: {answer}")
-    desc = answer["error"]["desc"]
-    for want in (f"vfio {host(b)}: ", TOP_REFUSAL):
-        if want not in desc:
-            raise Fail(f"RAM at 2^44: {want!r} not in {desc!r}")
+    refused_with(answer["error"]["desc"], (f"vfio {host(b)}: ", TOP_REFUSAL),
+                 "RAM at 2^44")
     running(b, "top.status")
     peripheral(b, "top.peripheral", False)
     if locked_kib(b, "top.locked") != 0:
@@ -819,11 +823,9 @@ def check_top_cold(b):
     if b.result("top-cold.exit") != "1":
         raise Fail(f"RAM at 2^44, cold-plugged: exit status "
                    f"{b.result('top-cold.exit')}")
-    stderr = b.result("top-cold.stderr")
-    for want in (f"vfio {host(b)}: ", TOP_REFUSAL):
-        if want not in stderr:
-            raise Fail(f"RAM at 2^44, cold-plugged: {want!r} not in "
-                       f"{stderr!r}")
+    refused_with(b.result("top-cold.stderr"),
+                 (f"vfio {host(b)}: ", TOP_REFUSAL),
+                 "RAM at 2^44, cold-plugged")
 
 
 # Linux 6.12's virtio-iommu sets a domain's aperture when the domain is
@@ -833,12 +835,6 @@ def check_top_cold(b):
 # before any DMA map, naming the window.
 IOAS_ZERO = ("overlaps 0x1-0xffffffffffffffff, which the host IOMMU cannot "
              "map for this device; guest memory must end below it")
-
-
-def refused_with(desc, want, what):
-    for w in want:
-        if w not in desc:
-            raise Fail(f"{what}: {w!r} not in {desc!r}")
 
 
 def check_zero_cold(b):

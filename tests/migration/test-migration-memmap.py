@@ -8,10 +8,10 @@ console line per pass.  Same map on both sides: the guest goes on on the
 destination and its checks still pass.  Different maps (map -> none,
 map A -> map B, same -m): the destination refuses, before any RAM, with
 a message naming both maps, and the source VM resumes (a map on the
-destination only is what QEMU cannot see: docs/system/memmap.rst).  Without a map the
-stream starts as that of the same QEMU built without our change (the
-pristine base), and a guest migrates between that QEMU and ours both
-ways.  A stream whose map declares more RAM pieces than a map can have,
+destination only is what QEMU cannot see: docs/system/memmap.rst).
+Without a map the stream starts as that of the same QEMU built without
+our change (the pristine base), and a guest migrates between that QEMU
+and ours both ways.  A stream whose map declares more RAM pieces than a map can have,
 or an empty piece, is refused before anything is allocated for it.  TAP
 output."""
 
@@ -408,6 +408,14 @@ def header(qemu, workdir, name, machine):
 MAP_SECTION = b"\x06memmap"
 MAP_SECTION_IDS = 8
 
+
+def map_section(data):
+    """Where the name of the map's section is in a stream, or -1 when
+    there is no such section (a full section's header: its type 5 bytes
+    before the name)."""
+    at = data.find(MAP_SECTION)
+    return at if at >= 5 and data[at - 5] == 4 else -1
+
 # Streams that declare more than a map can have, or a piece that is no
 # range: (what, offset from the number of pieces, bytes written there,
 # what the destination must say)
@@ -426,8 +434,8 @@ def hostile_streams(ours, workdir, map_a):
     says what is wrong, before it allocates anything for the pieces (2^31
     pieces of 28 bytes would be 56 GiB: g_malloc() would abort)."""
     data = save_stream(ours, workdir, "hostile-src", map_a).read_bytes()
-    at = data.find(MAP_SECTION)
-    if at < 5 or data[at - 5] != 4:
+    at = map_section(data)
+    if at < 0:
         raise Failure(f"no {MAP_SECTION!r} section in the stream of "
                       f"-M {map_a}")
     count = at + len(MAP_SECTION) + MAP_SECTION_IDS
@@ -466,8 +474,8 @@ def stream_header(ours, ref, workdir, map_a):
                       f"the pristine base's {theirs.hex()}")
     data = save_stream(ours, workdir, "hdr-map", map_a).read_bytes()
     ram = data.find(b"\x03ram")
-    at = data.find(MAP_SECTION)
-    if ram < 5 or at < 5 or data[at - 5] != 4:
+    at = map_section(data)
+    if ram < 5 or at < 0:
         raise Failure(f"-M {map_a}: no RAM section or no memmap section "
                       f"(RAM at {ram}, memmap at {at})")
     # QEMU_VM_SECTION_PART and the RAM section's id

@@ -56,5 +56,4 @@ void machine_memmap_add_device(MachineState *ms, const char *name,
 /* Free the machine's memmap state, from machine_finalize() */
 void machine_memmap_free(MachineState *ms);
 
-
 #endif
