@@ -70,6 +70,9 @@ sed 's/^/iomem: /' /proc/iomem
 print_dt_memory
 dmesg | sed -n 's/^.*\] \(ACPI: SRAT: .*\)$/log: \1/p'
 echo "=== MEMMAP-GUEST-END ==="
+# the console sends what was written before the kernel's last message:
+# stty sets its mode (unchanged) only once the output drained (TCSETSW)
+stty onlcr 2>/dev/null
 poweroff -f
 EOF
     chmod 755 "$root/init"

@@ -85,6 +85,9 @@ dmesg | awk '/Early memory node ranges/ { f = 1; next }
                  print "numa: " substr($0, index($0, "node")); next }
              f { exit }'
 echo "=== MEMMAP-GUEST-END ==="
+# the console sends what was written before the kernel's last message:
+# stty sets its mode (unchanged) only once the output drained (TCSETSW)
+stty onlcr 2>/dev/null
 poweroff -f
 EOF
     # Pattern mode.  Lines: "MEMMAP-PATTERN ready blocks=N digest=D",
@@ -184,6 +187,9 @@ run() {
     say "result $(devmem $((buf + 4096)) 64)"
 }
 run || say "failed"
+# the console sends what was written before the kernel's last message:
+# stty sets its mode (unchanged) only once the output drained (TCSETSW)
+stty onlcr 2>/dev/null
 poweroff -f
 EOF
     chmod 755 "$root/init" "$root/pattern" "$root/edu-dma"

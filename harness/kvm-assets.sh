@@ -157,6 +157,9 @@ if [ -f /scenario.sh ]; then
 else
     echo "=== KVM-END no-scenario ==="
 fi
+# the console sends what was written before the kernel's last message:
+# stty sets its mode (unchanged) only once the output drained (TCSETSW)
+stty onlcr 2>/dev/null
 poweroff -f
 EOF
     chmod 755 "$root/init"

@@ -91,6 +91,9 @@ if setup; then
 else
     echo "=== NESTED-END setup ==="
 fi
+# the console sends what was written before the kernel's last message:
+# stty sets its mode (unchanged) only once the output drained (TCSETSW)
+stty onlcr 2>/dev/null
 poweroff -f
 EOF
     chmod 755 "$root/init"

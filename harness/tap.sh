@@ -67,9 +67,14 @@ count_tap() {
             f=$((f + 1))
         fi
     done
-    grep -E '^not ok|^Bail out|^ok .*# [Ss][Kk][Ii][Pp]|^1\.\.0' "$log" |
-        sed 's/^/   /'
-    if [ "$f" != 0 ]; then
+    # each failing test with the diagnostics that follow it (at most 40
+    # lines a test); the log's tail when no test line says what failed
+    awk '/^(ok|not ok) / { diag = 0 }
+         /^not ok|^Bail out|^ok .*# [Ss][Kk][Ii][Pp]|^1\.\.0/ {
+             print "   " $0 }
+         diag && /^#/ && n++ < 40 { print "   | " $0 }
+         /^not ok / { diag = 1; n = 0 }' "$log"
+    if [ "$f" != 0 ] && ! grep -q '^not ok' "$log"; then
         tail -n 30 "$log" | sed 's/^/   | /'
     fi
     echo "   $p passed, $f failed, $s skipped in ${secs} s" \

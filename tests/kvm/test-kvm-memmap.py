@@ -738,8 +738,11 @@ def check_dma(backend, b):
     traced as fitting, and edu's DMA engine copied the pattern from guest
     RAM into the device and back."""
     run = get_run(b.runs, "dma")
+    # the guest's console, for the failure messages
+    console = "\n".join(["the inner guest's console, last lines:",
+                         *run.out[-30:]])
     if run.rc != 0:
-        raise Fail(f"the DMA guest: {run.describe()}")
+        raise Fail(f"the DMA guest: {run.describe()}\n{console}")
     dev = host(b)
     attached = [e for e in run.err if IOMMUFD_TRACE in e]
     if len(attached) != (backend == "iommufd"):
@@ -758,7 +761,7 @@ def check_dma(backend, b):
             edu[key] = value
     if edu.get("ident") != EDU_IDENT or edu.get("result") != EDU_PATTERN:
         raise Fail(f"the guest's edu run: {edu} (ident {EDU_IDENT}, "
-                   f"result {EDU_PATTERN} expected)")
+                   f"result {EDU_PATTERN} expected)\n{console}")
 
 
 def peripheral(b, key, present):
