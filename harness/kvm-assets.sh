@@ -97,8 +97,8 @@ fi
 
 # The kernel of the iommufd boots, ours, from the same version's source
 kver=$(dpkg-deb -f "$kdeb" Version)
-"$repo/harness/kernel-build.sh" "$repo" "$build" \
-    "$(echo "$kver" | cut -d. -f1,2)" "$kver" >&2
+"$repo/harness/kernel-build.sh" "$repo" "$build" arm64 \
+    "$build/kvm/Image-memmap-arm64" "$kver" >&2
 
 if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
    [ "$kdeb" -nt "$base" ] || [ "$lib/kvm.sh" -nt "$base" ] ||

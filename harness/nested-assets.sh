@@ -6,6 +6,8 @@
 # device to vfio-pci and runs our qemu-system-aarch64 inside.
 #
 #   BUILD_DIR/nested/vmlinuz-amd64            Debian's kernel
+#   BUILD_DIR/nested/bzImage-memmap-amd64     ours, with iommufd
+#                                             (harness/kernel-build.sh)
 #   BUILD_DIR/nested/initramfs-base.cpio.gz   busybox, vfio modules, /init,
 #                                             /lib/qmp.sh
 #   BUILD_DIR/nested/qemu.cpio                QEMU_BINARY (default
@@ -37,7 +39,8 @@ mkdir -p "$dl"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-. "$(dirname "${BASH_SOURCE[0]}")/debs.sh"
+repo=$(realpath "$(dirname "${BASH_SOURCE[0]}")/..")
+. "$repo/harness/debs.sh"
 # the shell libraries of the guest's /lib (harness/initramfs/)
 lib=$(realpath "$(dirname "${BASH_SOURCE[0]}")/initramfs")
 
@@ -47,6 +50,11 @@ kdeb=$(ls "$dl"/linux-image-*-amd64_*_amd64.deb 2>/dev/null | tail -n 1 ||
 if [ -z "$kdeb" ]; then
     kdeb=$(kernel_deb "$dl" amd64)
 fi
+
+# The kernel of the iommufd boot: ours, from Debian's source (the
+# version the KVM layer's kernel was built from, when it was)
+"$repo/harness/kernel-build.sh" "$repo" "$build" x86_64 \
+    "$nested/bzImage-memmap-amd64" >&2
 
 if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
    [ "${BASH_SOURCE[0]}" -nt "$base" ] || [ "$lib/qmp.sh" -nt "$base" ] ||
@@ -62,6 +70,8 @@ if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
 
     # shellcheck disable=SC2086
     add_modules "$tmp/k" "$root/lib/nested" $modules
+    basename "$(find "$tmp/k" -path '*/lib/modules/*' -prune -type d |
+                head -n 1)" > "$root/lib/nested/release"
 
     cp "$lib/qmp.sh" "$lib/edu.sh" "$root/lib/"
 
@@ -74,13 +84,18 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 echo "=== NESTED-BEGIN ==="
+echo "I kernel $(uname -r)"
 setup() {
-    for m in $(cat /lib/nested/order); do
-        if ! insmod "/lib/nested/$m.ko"; then
-            echo "I insmod $m failed"
-            return 1
-        fi
-    done
+    # Debian's kernel takes the modules; ours has everything built in
+    if [ "$(uname -r)" = "$(cat /lib/nested/release)" ]; then
+        for m in $(cat /lib/nested/order); do
+            if ! insmod "/lib/nested/$m.ko"; then
+                echo "I insmod $m failed"
+                return 1
+            fi
+        done
+    fi
+    [ -c /dev/iommu ] && echo "I dev-iommu yes" || echo "I dev-iommu no"
     sysctl -w vm.overcommit_memory=1 >/dev/null
     . /lib/edu.sh
     bind_edu

@@ -45,22 +45,25 @@ class Result:
         self.lines, self.status, self.seconds = lines, status, seconds
 
 
-def build_assets(build, qemu):
+def build_assets(build, qemu, kernel):
     """Run nested-assets.sh (idempotent); return (kernel, base, qemu
-    cpio) paths."""
+    cpio) paths, kernel the file name of the outer kernel (Debian's
+    vmlinuz-amd64 or our bzImage-memmap-amd64)."""
     subprocess.run(["bash", str(ASSETS), str(build), str(qemu)], check=True,
                    stdout=subprocess.DEVNULL)
     nested = Path(build) / "nested"
-    return (nested / "vmlinuz-amd64", nested / "initramfs-base.cpio.gz",
+    return (nested / kernel, nested / "initramfs-base.cpio.gz",
             nested / "qemu.cpio")
 
 
 def run_scenario(script_text, timeout=300, build=REPO / "build",
-                 qemu=None, outer_qemu="qemu-system-x86_64"):
-    """Boot the outer guest with script_text as /scenario.sh; return a
-    Result, or raise NestedError with the console tail."""
+                 qemu=None, outer_qemu="qemu-system-x86_64",
+                 kernel="vmlinuz-amd64"):
+    """Boot the outer guest (kernel: see build_assets) with script_text
+    as /scenario.sh; return a Result, or raise NestedError with the
+    console tail."""
     qemu = qemu or Path(build) / "qemu-system-aarch64"
-    kernel, base, qcpio = build_assets(build, qemu)
+    kernel, base, qcpio = build_assets(build, qemu, kernel)
     with tempfile.TemporaryDirectory() as tmp:
         initrd = Path(tmp) / "initrd"
         write_initrd(initrd, (base, qcpio), script_text)

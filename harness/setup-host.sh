@@ -59,9 +59,9 @@ apt_get install -y -q --no-install-recommends \
 # aarch64 cross compiler builds it (harness/bundle-firmware.sh)
 apt_get install -y -q --no-install-recommends \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-# the KVM layer's arm64 kernel with iommufd (harness/kernel-build.sh)
-# also needs bc; flex and bison are above
-apt_get install -y -q --no-install-recommends bc
+# the kernels with iommufd (harness/kernel-build.sh) also need bc, and
+# the x86_64 one objtool's libelf; flex and bison are above
+apt_get install -y -q --no-install-recommends bc libelf-dev
 # for the manual (make docs-check): QEMU's Sphinx extensions on
 # Debian's Sphinx and theme
 apt_get install -y -q --no-install-recommends \
