@@ -96,3 +96,29 @@ trixie() {
         -o APT::Architectures::=arm64 -o Acquire::Languages=none \
         -o APT::Sandbox::User=root "$@"
 }
+
+# outer_root ROOT DL ARCH KDEB KERNEL LIBDIR MODULE...: the common part
+# of an outer guest's assets (harness/kvm-assets.sh,
+# harness/nested-assets.sh): the kernel of the package KDEB copied to
+# KERNEL, and the initramfs tree ROOT: its directories, busybox-static
+# of ARCH (its .deb kept in DL), KDEB's modules MODULE... with their
+# dependencies in ROOT/lib/LIBDIR (add_modules) and the kernel's release
+# in ROOT/lib/LIBDIR/release, and the shell libraries of
+# harness/initramfs that every outer /init sources.  KDEB is unpacked
+# into ROOT.k.
+outer_root() {
+    local root=$1 dl=$2 arch=$3 kdeb=$4 kernel=$5 libdir=$6
+    shift 6
+    dpkg-deb -x "$kdeb" "$root.k"
+    cp "$root".k/boot/vmlinuz-* "$kernel.tmp"
+    mv "$kernel.tmp" "$kernel"
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin} \
+        "$root/lib/$libdir"
+    dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" "$arch" busybox-static)" |
+        tar -x -C "$root" ./bin/busybox
+    add_modules "$root.k" "$root/lib/$libdir" "$@"
+    basename "$(find "$root.k" -path '*/lib/modules/*' -prune -type d |
+                head -n 1)" > "$root/lib/$libdir/release"
+    cp "$(dirname "${BASH_SOURCE[0]}")"/initramfs/{outer,qmp,edu}.sh \
+        "$root/lib/"
+}

@@ -100,48 +100,26 @@ kver=$(dpkg-deb -f "$kdeb" Version)
 "$repo/harness/kernel-build.sh" "$repo" "$build" arm64 \
     "$build/kvm/Image-memmap-arm64" "$kver" >&2
 
-if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ "$0" -nt "$base" ] ||
-   [ "$kdeb" -nt "$base" ] || [ "$lib/kvm.sh" -nt "$base" ] ||
-   [ "$lib/qmp.sh" -nt "$base" ] || [ "$lib/edu.sh" -nt "$base" ]; then
-    dpkg-deb -x "$kdeb" "$tmp/k"
-    cp "$tmp"/k/boot/vmlinuz-* "$kernel.tmp"
-    mv "$kernel.tmp" "$kernel"
-
+stale=
+for f in "$0" "$kdeb" "$lib"/*.sh "$repo/harness/debs.sh"; do
+    [ "$f" -nt "$base" ] && stale=1
+done
+if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ -n "$stale" ]; then
     root=$tmp/root
-    mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin,lib/kvm}
-    dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" arm64 busybox-static)" |
-        tar -x -C "$root" ./bin/busybox
-
     # shellcheck disable=SC2086
-    add_modules "$tmp/k" "$root/lib/kvm" $modules
-    basename "$(find "$tmp/k" -path '*/lib/modules/*' -prune -type d |
-                head -n 1)" > "$root/lib/kvm/release"
-
-    cp "$lib/kvm.sh" "$lib/qmp.sh" "$lib/edu.sh" "$root/lib/"
+    outer_root "$root" "$dl" arm64 "$kdeb" "$kernel" kvm $modules
+    cp "$lib/kvm.sh" "$root/lib/"
 
     cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-dmesg -n 1
+. /lib/outer.sh
+outer_begin
 export PATH=/usr/bin:/bin:/sbin:/usr/sbin
 export LD_LIBRARY_PATH=/lib/aarch64-linux-gnu
 echo "=== KVM-BEGIN ==="
 echo "I uptime $(cut -d' ' -f1 /proc/uptime)"
-echo "I kernel $(uname -r)"
-# Debian's kernel takes the modules; ours (Image-memmap-arm64) has
-# everything built in
-if [ "$(uname -r)" = "$(cat /lib/kvm/release)" ]; then
-    for m in $(cat /lib/kvm/order); do
-        insmod "/lib/kvm/$m.ko" || echo "I insmod-failed $m"
-    done
-else
-    echo "I modules built in"
-fi
-[ -c /dev/iommu ] && echo "I dev-iommu yes" || echo "I dev-iommu no"
+outer_modules /lib/kvm
 dmesg | sed -n 's/.*IPA Size Limit: \([0-9]*\) bits.*/I ipa \1/p'
 dmesg | sed -n 's/.*kvm \[[0-9]*\]: \(.*mode initialized.*\)/I kvm-mode \1/p'
 [ -c /dev/kvm ] && echo "I dev-kvm yes" || echo "I dev-kvm no"
@@ -153,14 +131,10 @@ if grep -qx 0x11e8 /sys/bus/pci/devices/*/device 2>/dev/null; then
 fi
 if [ -f /scenario.sh ]; then
     sh /scenario.sh 2>&1
-    echo "=== KVM-END $? ==="
+    outer_end KVM-END $?
 else
-    echo "=== KVM-END no-scenario ==="
+    outer_end KVM-END no-scenario
 fi
-# the console sends what was written before the kernel's last message:
-# stty sets its mode (unchanged) only once the output drained (TCSETSW)
-stty onlcr 2>/dev/null
-poweroff -f
 EOF
     chmod 755 "$root/init"
     mkcpio "$root" | gzip -9 > "$base.tmp"

@@ -56,60 +56,33 @@ fi
 "$repo/harness/kernel-build.sh" "$repo" "$build" x86_64 \
     "$nested/bzImage-memmap-amd64" >&2
 
-if [ ! -f "$kernel" ] || [ ! -f "$base" ] ||
-   [ "${BASH_SOURCE[0]}" -nt "$base" ] || [ "$lib/qmp.sh" -nt "$base" ] ||
-   [ "$lib/edu.sh" -nt "$base" ]; then
-    dpkg-deb -x "$kdeb" "$tmp/k"
-    cp "$tmp"/k/boot/vmlinuz-* "$kernel.tmp"
-    mv "$kernel.tmp" "$kernel"
-
+stale=
+for f in "${BASH_SOURCE[0]}" "$lib"/*.sh "$repo/harness/debs.sh"; do
+    [ "$f" -nt "$base" ] && stale=1
+done
+if [ ! -f "$kernel" ] || [ ! -f "$base" ] || [ -n "$stale" ]; then
     root=$tmp/root
-    mkdir -p "$root"/{bin,dev,proc,sys,tmp,sbin,usr/bin,usr/sbin,lib/nested}
-    dpkg-deb --fsys-tarfile "$(fetch_deb "$dl" amd64 busybox-static)" |
-        tar -x -C "$root" ./bin/busybox
-
     # shellcheck disable=SC2086
-    add_modules "$tmp/k" "$root/lib/nested" $modules
-    basename "$(find "$tmp/k" -path '*/lib/modules/*' -prune -type d |
-                head -n 1)" > "$root/lib/nested/release"
-
-    cp "$lib/qmp.sh" "$lib/edu.sh" "$root/lib/"
+    outer_root "$root" "$dl" amd64 "$kdeb" "$kernel" nested $modules
 
     cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-dmesg -n 1
+. /lib/outer.sh
+outer_begin
 echo "=== NESTED-BEGIN ==="
-echo "I kernel $(uname -r)"
 setup() {
-    # Debian's kernel takes the modules; ours has everything built in
-    if [ "$(uname -r)" = "$(cat /lib/nested/release)" ]; then
-        for m in $(cat /lib/nested/order); do
-            if ! insmod "/lib/nested/$m.ko"; then
-                echo "I insmod $m failed"
-                return 1
-            fi
-        done
-    fi
-    [ -c /dev/iommu ] && echo "I dev-iommu yes" || echo "I dev-iommu no"
+    outer_modules /lib/nested || return 1
     sysctl -w vm.overcommit_memory=1 >/dev/null
     . /lib/edu.sh
     bind_edu
 }
 if setup; then
     sh /scenario.sh 2>&1
-    echo "=== NESTED-END $? ==="
+    outer_end NESTED-END $?
 else
-    echo "=== NESTED-END setup ==="
+    outer_end NESTED-END setup
 fi
-# the console sends what was written before the kernel's last message:
-# stty sets its mode (unchanged) only once the output drained (TCSETSW)
-stty onlcr 2>/dev/null
-poweroff -f
 EOF
     chmod 755 "$root/init"
     mkcpio "$root" | gzip -9 > "$base.tmp"
