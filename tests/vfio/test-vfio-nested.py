@@ -197,6 +197,18 @@ r compatible-cold.status q_cmd 3 query-status
 r compatible-cold.peripheral q_cmd 3 qom-list "$PERIPH"
 stop 3
 
+# 1b. guest RAM with a file descriptor (memory-backend-memfd): iommufd
+# maps such RAM with IOMMU_IOAS_MAP_FILE, which Linux 6.12 lacks, so
+# QEMU maps it by address there; the legacy container always does.
+t memfd
+MEMFD="-object memory-backend-memfd,id=ram0,size=256M"
+r memfd.start q_start 3 $BASE $MEMFD -M virt,memory-backend=ram0 -m 256M $RP
+r memfd.add q_cmd 3 device_add "$DEV"
+r memfd.peripheral q_cmd 3 qom-list "$PERIPH"
+r memfd.locked q_locked 3
+r memfd.stderr q_err 3
+stop 3
+
 # 2. RAM over the window: hot-plug refused, the VM lives on, and a
 # second QEMU takes the device while the first still runs.
 t over
@@ -885,6 +897,15 @@ CHECKS = [
      returns("compatible-cold.status", PRELAUNCH)),
     ("compatible map: cold-plugged hostdev0 in /machine/peripheral",
      peripheral("compatible-cold.peripheral", True)),
+    ("guest RAM from memory-backend-memfd (a file descriptor): hot-plug "
+     "device_add succeeds",
+     returns("memfd.add")),
+    ("memfd RAM: hostdev0 in /machine/peripheral, all 256 MiB pinned, no "
+     "failed DMA map",
+     lambda results, window: (
+         peripheral("memfd.peripheral", True)(results, window),
+         locked("memfd.locked", 256 << 10, 512 << 10)(results, window),
+         absent("memfd.stderr", DMA_MAP_FAILED)(results, window))),
     ("RAM over the window: query-memmap shows it",
      ram("over.memmap", "over")),
     ("RAM over the window: hot-plug refused with the expected error",
