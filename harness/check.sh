@@ -169,10 +169,12 @@ fi
 
 # KVM layer: our QEMU cross-built for arm64 (build/cross) runs under KVM
 # in an arm64 guest of our x86 TCG build (virtualization=on, Debian
-# trixie's kernel): the same map under KVM and TCG, the IPA limit, a
-# guest, migration; VFIO behind an SMMUv3 and a virtio-iommu
+# trixie's kernel): the same map under KVM and TCG, without a map the
+# same as the pristine base's (build/ref/cross), the IPA limit, a guest,
+# AAVMF, migration; VFIO behind an SMMUv3 and a virtio-iommu
 run_tap_after kvm-memmap "arm64 cross build or KVM assets" \
     sh -c '"$1/harness/cross-build.sh" "$1" "$2" &&
+           "$1/harness/cross-build.sh" "$1" "$2" ref &&
            "$1/harness/kvm-assets.sh" "$1" "$2"' sh "$repo" "$build" -- \
     /usr/bin/python3 "$repo/tests/kvm/test-kvm-memmap.py" --build "$build"
 

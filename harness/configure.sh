@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 #
-# Sourced by build.sh, san-build.sh, series-check.sh and docs-check.sh:
+# Sourced by the scripts that build QEMU (build.sh, ref-qemu.sh,
+# cross-build.sh, san-build.sh, series-check.sh, docs-check.sh):
 # configure a QEMU build directory as every build of the harness does.
 #
 # configure_qemu NAME SRC OBJ LOG [ARGS...]
@@ -48,3 +49,24 @@ use_ccache() {
     export CCACHE_NOHASHDIR=1
 }
 
+
+# ref_tree REPO_DIR BUILD_DIR: the pristine base (build/qemu's tag
+# "base": the same QEMU source, Debian's patches applied, without our
+# files and hook patches) as a git worktree at BUILD_DIR/ref/qemu, for
+# the reference builds (harness/ref-qemu.sh, harness/cross-build.sh
+# ref); fetches the base first.  One caller at a time.
+ref_tree() {
+    local repo=$1 build=$2 base src=$2/ref/qemu
+    mkdir -p "$build/ref"
+    (
+        flock 9
+        "$repo/harness/fetch-qemu.sh" "$build" >&2
+        base=$(git -C "$build/qemu" rev-parse base)
+        if [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$base" ]; then
+            git -C "$build/qemu" worktree remove --force "$src" 2>/dev/null ||
+                rm -rf "$src"
+            git -C "$build/qemu" worktree prune
+            git -C "$build/qemu" worktree add -q --detach "$src" base
+        fi
+    ) 9> "$build/ref/.tree-lock"
+}

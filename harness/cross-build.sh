@@ -19,27 +19,56 @@
 # virt board, pcie-root-port, vfio-pci, the iommufd backend),
 # --without-default-devices:
 # 1,484 build steps instead of the default configuration's 2,135.
-# Usage: cross-build.sh REPO_DIR BUILD_DIR
+#
+# With "ref", the same for the pristine base (the reference of
+# harness/ref-qemu.sh, its worktree BUILD_DIR/ref/qemu), so that the KVM
+# layer compares our QEMU without a map to upstream's under KVM:
+# qemu-system-aarch64 only, in BUILD_DIR/ref/cross/obj.  The paths from
+# that build directory to its source and to the sysroot (a symbolic
+# link) are those of ours, so ccache shares the objects of every file our
+# change leaves alone.
+# Usage: cross-build.sh REPO_DIR BUILD_DIR [ref]
 set -euo pipefail
 
 repo=$(realpath "$1")
 build=$(realpath -m "$2")
-cross=$build/cross
-obj=$cross/obj
-sysroot=$cross/sysroot
+which=${3:-ours}
 start=$SECONDS
 
-mkdir -p "$cross"
 "$repo/harness/setup-cross.sh" "$build"
+. "$repo/harness/configure.sh"
 
-# The source tree is build.sh's, already overlaid (make builds first):
-# overlaying here could reset it under a native build that is running
-# (overlay.sh resets the tree to the base when patches/series changed).
-if [ ! -f "$build/qemu/.memmap-patches" ]; then
-    echo "cross-build.sh: $build/qemu is not an overlaid QEMU tree;" \
-         "run harness/build.sh $repo $build (make build) first" >&2
+case $which in
+ours)
+    cross=$build/cross
+    src=$build/qemu
+    targets="qemu-system-aarch64 qemu-img contrib/memmap-plan/memmap-plan"
+    # The source tree is build.sh's, already overlaid (make builds
+    # first): overlaying here could reset it under a native build that
+    # is running (overlay.sh resets the tree to the base when
+    # patches/series changed).
+    if [ ! -f "$src/.memmap-patches" ]; then
+        echo "cross-build.sh: $src is not an overlaid QEMU tree;" \
+             "run harness/build.sh $repo $build (make build) first" >&2
+        exit 1
+    fi
+    ;;
+ref)
+    cross=$build/ref/cross
+    src=$build/ref/qemu
+    targets=qemu-system-aarch64
+    ref_tree "$repo" "$build"
+    mkdir -p "$cross"
+    ln -sfn ../../cross/sysroot "$cross/sysroot"
+    ;;
+*)
+    echo "cross-build.sh: unknown build $which (ours or ref)" >&2
     exit 1
-fi
+    ;;
+esac
+obj=$cross/obj
+sysroot=$cross/sysroot
+mkdir -p "$cross"
 
 # One cross build at a time.
 exec 8> "$cross/.build-lock"
@@ -66,7 +95,6 @@ then
     exit 1
 fi
 
-. "$repo/harness/configure.sh"
 use_ccache "$build"
 export CC="ccache aarch64-linux-gnu-gcc"
 # libfdt has no .pc file: meson finds it with the compiler, hence the
@@ -78,21 +106,23 @@ lib=$sysroot/usr/lib/aarch64-linux-gnu
 # configure takes a device set by name from the tree's configs/devices:
 # the file goes there, untracked (overlay.sh cleans it with the tree)
 cp "$repo/harness/kvm-devices.mak" \
-    "$build/qemu/configs/devices/aarch64-softmmu/memmap-kvm.mak"
-configure_qemu cross-build.sh "$build/qemu" "$obj" "$cross/configure.log" \
-    --cross-prefix=aarch64-linux-gnu- --enable-kvm --enable-tools \
+    "$src/configs/devices/aarch64-softmmu/memmap-kvm.mak"
+tools=--enable-tools
+[ "$which" = ours ] || tools=--disable-tools
+configure_qemu cross-build.sh "$src" "$obj" "$cross/configure.log" \
+    --cross-prefix=aarch64-linux-gnu- --enable-kvm "$tools" \
     --disable-docs --disable-werror --without-default-devices \
     --with-devices-aarch64=memmap-kvm \
     "--extra-cflags=-I$sysroot/usr/include" \
     "--extra-ldflags=-L$lib" "--extra-ldflags=-Wl,-rpath-link,$lib"
 
-nice -n 10 ninja -C "$obj" qemu-system-aarch64 qemu-img \
-    contrib/memmap-plan/memmap-plan
+# shellcheck disable=SC2086 # word splitting of targets is wanted
+nice -n 10 ninja -C "$obj" $targets
 
-for f in qemu-system-aarch64 qemu-img contrib/memmap-plan/memmap-plan; do
+for f in $targets; do
     if ! file -L "$obj/$f" | grep -q 'ELF 64-bit.*ARM aarch64'; then
         echo "cross-build.sh: $obj/$f is not an arm64 program" >&2
         exit 1
     fi
 done
-echo "cross-build.sh: done in $((SECONDS - start)) s"
+echo "cross-build.sh: $which done in $((SECONDS - start)) s"

@@ -13,8 +13,9 @@
 #                          firmware reserved), whether the kernel came up
 #                          through EFI and with which ACPI tables, the
 #                          device tree memory nodes the kernel got (as
-#                          harness/guest-assets.sh prints them) and the
-#                          kernel's SRAT lines from its log buffer, between
+#                          harness/guest-assets.sh prints them), the
+#                          kernel's SRAT lines from its log buffer and
+#                          the SRAT itself (base64), between
 #                          the guest layer's marker lines, and powers off.
 # Runs harness/guest-assets.sh first (the kernel and busybox come from
 # there).  The .deb is kept in BUILD_DIR/firmware/dl.
@@ -69,6 +70,8 @@ sed 's/^/iomem: /' /proc/iomem
 . /lib/memmap-dt.sh
 print_dt_memory
 dmesg | sed -n 's/^.*\] \(ACPI: SRAT: .*\)$/log: \1/p'
+t=/sys/firmware/acpi/tables/SRAT
+[ ! -f $t ] || echo "srat-table: $(base64 $t | tr -d '\n')"
 echo "=== MEMMAP-GUEST-END ==="
 # the console sends what was written before the kernel's last message:
 # stty sets its mode (unchanged) only once the output drained (TCSETSW)

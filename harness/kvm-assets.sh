@@ -25,11 +25,20 @@
 #                                         and memmap-plan in /usr/bin,
 #                                         their shared libraries and the
 #                                         dynamic loader
+#   BUILD_DIR/kvm/ref.cpio                the pristine base's
+#                                         qemu-system-aarch64, as
+#                                         /usr/bin/qemu-system-aarch64-ref
+#                                         (cross-build.sh ... ref; the
+#                                         same libraries)
 #   BUILD_DIR/kvm/inner.cpio              what inner guests boot:
-#                                         /kvm/vmlinuz (the same kernel)
-#                                         and /kvm/initramfs.cpio.gz (the
+#                                         /kvm/vmlinuz (the same kernel),
+#                                         /kvm/initramfs.cpio.gz (the
 #                                         guest layer's, from
-#                                         harness/guest-assets.sh)
+#                                         harness/guest-assets.sh), and
+#                                         the firmware layer's AAVMF and
+#                                         initramfs (/kvm/QEMU_EFI.fd,
+#                                         /kvm/initramfs-uefi.cpio.gz,
+#                                         harness/firmware-assets.sh)
 #
 # The outer /init mounts proc, sys, dev and a tmpfs on /tmp, loads the
 # modules, prints "I ..." lines about the host (the IPA size limit, KVM's
@@ -60,6 +69,7 @@ kernel=$kvm/vmlinuz-arm64
 base=$kvm/initramfs-base.cpio.gz
 qcpio=$kvm/qemu.cpio
 icpio=$kvm/inner.cpio
+rcpio=$kvm/ref.cpio
 # virtio-iommu for the virtio-iommu-pci boots; the SMMUv3 driver and
 # irqbypass are built into trixie's kernel, KVM too (CONFIG_KVM=y).
 modules="virtio-iommu vfio vfio_iommu_type1 vfio-pci-core vfio-pci"
@@ -144,24 +154,33 @@ fi
 # The cross-built programs, stripped, with the NEEDED closure of their
 # shared libraries (readelf, resolved in the sysroot and then in the
 # cross compiler's glibc) in /lib/aarch64-linux-gnu and the dynamic
-# loader at the path the programs name.
+# loader at the path the programs name.  The pristine base's QEMU goes
+# into a cpio of its own, which only the boot that runs it takes; its
+# libraries are among those.
+ref=$build/ref/cross/obj/qemu-system-aarch64
 programs="$obj/qemu-system-aarch64 $obj/qemu-img
-    $obj/contrib/memmap-plan/memmap-plan"
+    $obj/contrib/memmap-plan/memmap-plan $ref"
 for p in $programs; do
     if [ ! -x "$p" ]; then
         echo "kvm-assets.sh: $p missing; run harness/cross-build.sh" \
-             "$repo $build" >&2
+             "$repo $build, and with ref" >&2
         exit 1
     fi
 done
 # shellcheck disable=SC2086
 stamp=$(stat -L -c '%n %s %Y' $programs "$0")
-if [ ! -f "$qcpio" ] || [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
+if [ ! -f "$qcpio" ] || [ ! -f "$rcpio" ] ||
+   [ "$(cat "$qcpio.stamp" 2>/dev/null)" != "$stamp" ]
 then
     root=$tmp/qroot
-    mkdir -p "$root/usr/bin" "$root/lib/aarch64-linux-gnu"
+    mkdir -p "$root/usr/bin" "$root/lib/aarch64-linux-gnu" "$tmp/rroot/usr/bin"
     for p in $programs; do
-        aarch64-linux-gnu-strip -o "$root/usr/bin/${p##*/}" "$p"
+        if [ "$p" = "$ref" ]; then
+            aarch64-linux-gnu-strip \
+                -o "$tmp/rroot/usr/bin/qemu-system-aarch64-ref" "$p"
+        else
+            aarch64-linux-gnu-strip -o "$root/usr/bin/${p##*/}" "$p"
+        fi
     done
     libdirs="$sysroot/usr/lib/aarch64-linux-gnu $sysroot/lib/aarch64-linux-gnu
         /usr/aarch64-linux-gnu/lib"
@@ -196,20 +215,29 @@ then
     mkdir -p "$root$(dirname "$interp")"
     cp -L "/usr/aarch64-linux-gnu/lib/${interp##*/}" "$root$interp"
     mkcpio "$root" > "$qcpio.tmp"
+    mkcpio "$tmp/rroot" > "$rcpio.tmp"
     mv "$qcpio.tmp" "$qcpio"
+    mv "$rcpio.tmp" "$rcpio"
     echo "$stamp" > "$qcpio.stamp"
 fi
 
 # The inner guests' kernel and initramfs: the guest layer's initramfs
-# (harness/guest-assets.sh: prints the guest's memory, powers off).
-"$repo/harness/guest-assets.sh" "$build" >&2
+# (harness/guest-assets.sh: prints the guest's memory, powers off); and
+# the firmware layer's AAVMF with its initramfs (prints what the kernel
+# got from the firmware, SRAT among it).  firmware-assets.sh runs
+# guest-assets.sh first.
+"$repo/harness/firmware-assets.sh" "$build" >&2
 inner_initrd=$build/guest/initramfs-arm64.cpio.gz
+fw=$build/firmware
 if [ ! -f "$icpio" ] || [ "$kernel" -nt "$icpio" ] ||
-   [ "$inner_initrd" -nt "$icpio" ]; then
+   [ "$inner_initrd" -nt "$icpio" ] ||
+   [ "$fw/initramfs-uefi.cpio.gz" -nt "$icpio" ] ||
+   [ "$fw/QEMU_EFI.fd" -nt "$icpio" ]; then
     root=$tmp/iroot
     mkdir -p "$root/kvm"
     cp "$kernel" "$root/kvm/vmlinuz"
     cp "$inner_initrd" "$root/kvm/initramfs.cpio.gz"
+    cp "$fw/QEMU_EFI.fd" "$fw/initramfs-uefi.cpio.gz" "$root/kvm/"
     mkcpio "$root" > "$icpio.tmp"
     mv "$icpio.tmp" "$icpio"
 fi

@@ -35,7 +35,7 @@ APPEND = "console=ttyAMA0 panic=-1"
 # modules, /init), "qemu" (our arm64 QEMU and its libraries), "inner"
 # (kernel and initramfs for guests of the inner QEMU).
 PARTS = {"base": "initramfs-base.cpio.gz", "qemu": "qemu.cpio",
-         "inner": "inner.cpio"}
+         "ref": "ref.cpio", "inner": "inner.cpio"}
 
 
 class KvmError(ScenarioError):

@@ -6,8 +6,8 @@
 # applied, without our files and hook patches) in BUILD_DIR/ref, as a
 # qemu-system-aarch64 configured as build/obj is but with the virt
 # board's devices only (harness/ref-devices.mak).  The source is a git
-# worktree at BUILD_DIR/ref/qemu and the build directory
-# BUILD_DIR/ref/obj, laid out as build/qemu and build/obj so that
+# worktree at BUILD_DIR/ref/qemu (ref_tree of harness/configure.sh) and
+# the build directory BUILD_DIR/ref/obj, laid out as build/qemu and build/obj so that
 # ccache shares the objects of the files our change leaves alone.
 # Prints the binary's path.
 # Usage: ref-qemu.sh REPO_DIR BUILD_DIR
@@ -24,16 +24,8 @@ mkdir -p "$ref"
 exec 9> "$ref/.build-lock"
 flock 9
 
-"$repo/harness/fetch-qemu.sh" "$build" >&2
-base=$(git -C "$build/qemu" rev-parse base)
-if [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$base" ]; then
-    git -C "$build/qemu" worktree remove --force "$src" 2>/dev/null ||
-        rm -rf "$src"
-    git -C "$build/qemu" worktree prune
-    git -C "$build/qemu" worktree add -q --detach "$src" base
-fi
-
 . "$repo/harness/configure.sh"
+ref_tree "$repo" "$build"
 use_ccache "$build"
 export CC="ccache cc"
 # Only the virt board and what it selects (harness/ref-devices.mak):

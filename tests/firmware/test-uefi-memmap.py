@@ -17,6 +17,7 @@ with which the firmware still boots the kernel to the initramfs; with
 its UEFI shell.  Both need a QEMU without the firmware rule."""
 
 import argparse
+import base64
 import re
 import select
 import subprocess
@@ -121,8 +122,9 @@ def parse_uefi(lines):
     (harness/firmware-assets.sh) into a dict: efi (bool), acpi (table
     names), iomem [(depth, start, end_incl, name)], srat [(node, pxm,
     start, end_incl, hotplug)], dt [(memory node name, [(base, size)],
-    numa-node-id or None)]."""
-    report = {"efi": None, "acpi": [], "iomem": [], "srat": [], "dt": []}
+    numa-node-id or None)], srat_table (the table's bytes, or None)."""
+    report = {"efi": None, "acpi": [], "iomem": [], "srat": [], "dt": [],
+              "srat_table": None}
     for line in lines:
         kind, _, rest = line.partition(": ")
         if kind == "efi" and rest in ("yes", "no"):
@@ -139,6 +141,11 @@ def parse_uefi(lines):
         elif kind == "log" and (m := SRAT_RE.match(rest)):
             report["srat"].append((int(m[1]), int(m[2]), int(m[3], 16),
                                    int(m[4], 16), bool(m[5])))
+        elif kind == "srat-table":
+            try:
+                report["srat_table"] = base64.b64decode(rest, validate=True)
+            except ValueError:
+                raise GuestError(f"bad SRAT line: {line!r}") from None
         else:
             raise GuestError(f"unexpected guest report line: {line!r}")
     if report["efi"] is None:

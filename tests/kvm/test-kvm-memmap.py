@@ -16,7 +16,14 @@ status come back as console lines that the checks below turn into TAP.
                         one above 4 GiB; two NUMA nodes with a hole
                         splitting one), query-memmap under KVM equals
                         query-memmap under TCG, same binary and options,
-                        and shows the map asked for
+                        and shows the map asked for; so do the guest-RAM
+                        lines of info mtree -f and the dumped DTB's
+                        memory nodes
+  no-map-vs-ref         without a map (plain, two NUMA nodes, memory
+                        hot-plug slots), info mtree and the device tree
+                        (seeds aside) under KVM equal those of the
+                        pristine base, cross-built the same way
+                        (harness/cross-build.sh ... ref)
   ipa-limit             RAM at 2^N, N the host's IPA size limit, is
                         refused at start with status 1 and our message
                         naming the entry and the limit (not KVM's, not a
@@ -27,6 +34,15 @@ status come back as console lines that the checks below turn into TAP.
                         with two NUMA nodes and a hole splitting one:
                         /proc/iomem, the DT memory nodes and the
                         kernel's node ranges equal the map
+  firmware-under-kvm    Debian's AAVMF boots the same kernel under KVM
+                        with acpi=force (the firmware layer's
+                        initramfs): from pflash with a hole above the
+                        lowest piece and two nodes, the kernel's SRAT
+                        lines and /proc/iomem equal the map, and the
+                        SRAT it got is byte for byte the one QEMU builds
+                        for the same options under TCG (read over
+                        fw_cfg from the x86 build); from -bios without a
+                        map, the SRAT equals the pristine base's
   migration             a running Linux guest (its tmpfs pattern checked
                         in a loop) migrated between two inner QEMUs under
                         KVM with the same map goes on on the destination;
@@ -68,10 +84,14 @@ and each outer boot's are printed as diagnostics."""
 
 import argparse
 import base64
+import gzip
+import importlib.util
 import json
 import shlex
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +99,19 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "harness"))
 from kvmlib import KvmError, build_assets, run_scenario  # noqa: E402
 import guestlib  # noqa: E402
+
+
+def layer_module(name, path):
+    """Another layer's test program as a module (its main() not run)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the ABI layer's fw_cfg reader and the firmware layer's report checks
+abi = layer_module("abi", "tests/abi/test-default-abi.py")
+uefi = layer_module("uefi", "tests/firmware/test-uefi-memmap.py")
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -133,9 +166,33 @@ MAPS["mig-a"] = ("-m 256M -M virt,gic-version=3,memmap.0.type=hole,"
                  "memmap.0.base=0x48000000,memmap.0.size=64M")
 MAPS["mig-b"] = ("-m 256M -M virt,gic-version=3,memmap.0.type=hole,"
                  "memmap.0.base=0x44000000,memmap.0.size=64M")
+# Without a map, our QEMU and the pristine base's under KVM
+NOMAP = {
+    "plain": "-m 2G -M virt,gic-version=3",
+    "numa": f"-m 2G {NUMA} -M virt,gic-version=3",
+    "memory-devices": "-m 1G,slots=2,maxmem=4G -M virt,gic-version=3",
+}
 # Inner machines that run (no -S), and the inner guests' command line
 RUN = "-nodefaults -display none -smp 2,sockets=2"
 APPEND = "console=ttyAMA0 panic=-1 quiet"
+# AAVMF under KVM, as the firmware layer boots it under TCG: 1 GiB in
+# two nodes of 512 MiB, with a hole of 256 MiB above the lowest piece
+# (node 0 in two pieces) and without a map
+FW_NUMA = ("-smp 2 -object memory-backend-ram,id=m0,size=512M "
+           "-object memory-backend-ram,id=m1,size=512M "
+           "-numa node,nodeid=0,cpus=0,memdev=m0 "
+           "-numa node,nodeid=1,cpus=1,memdev=m1")
+FW_MAPS = {
+    "map": f"-m 1G {FW_NUMA} -M virt,gic-version=3,memmap.0.type=hole,"
+           "memmap.0.base=0x50000000,memmap.0.size=256M",
+    "nomap": f"-m 1G {FW_NUMA} -M virt,gic-version=3",
+}
+FW_PIECES = {
+    "map": [(0x40000000, 256 * MiB, 0), (0x60000000, 256 * MiB, 0),
+            (0x70000000, 512 * MiB, 1)],
+    "nomap": [(0x40000000, 512 * MiB, 0), (0x60000000, 512 * MiB, 1)],
+}
+FW_APPEND = APPEND + " acpi=force loglevel=7"
 # The destination's refusal of a stream from another map: its first line
 MIG_REFUSAL = ("the guest memory map of the migration source differs from "
                "this QEMU's")
@@ -177,7 +234,7 @@ $KVMQ
 $MTREE
 {\"execute\": \"dumpdtb\", \"id\": \"dtb\", \"arguments\": {\"filename\": \"/tmp/$m.$a.dtb\"}}"
         q "$m.$a" 60 $COMMON $accel $map
-        echo "D $m.$a $(base64 "/tmp/$m.$a.dtb" | tr -d '\n')"
+        echo "D $m.$a $(gzip -c "/tmp/$m.$a.dtb" | base64 | tr -d '\n')"
     done
 done
 
@@ -199,6 +256,38 @@ q tib.kvm 60 $COMMON $KVM $MAP_tib
 scenario guest-under-kvm
 g guest 180 $RUN $KVM $MAP_numa_hole -kernel /kvm/vmlinuz \
     -initrd /kvm/initramfs.cpio.gz -append "$APPEND"
+
+scenario no-map-vs-ref
+for c in plain numa memory-devices; do
+    eval "args=\$NOMAP_$(echo "$c" | tr - _)"
+    for v in ours ref; do
+        QEMU=/usr/bin/qemu-system-aarch64
+        [ $v = ours ] || QEMU=/usr/bin/qemu-system-aarch64-ref
+        QMP="$KVMQ
+{\"execute\": \"human-monitor-command\", \"id\": \"mtree\", \"arguments\": {\"command-line\": \"info mtree\"}}
+{\"execute\": \"dumpdtb\", \"id\": \"dtb\", \"arguments\": {\"filename\": \"/tmp/$c.$v.dtb\"}}"
+        q "nomap-$c.$v" 60 $COMMON $KVM $args
+        echo "D nomap-$c.$v $(gzip -c "/tmp/$c.$v.dtb" | base64 | tr -d '\n')"
+    done
+done
+QEMU=/usr/bin/qemu-system-aarch64
+
+scenario firmware-under-kvm
+# AAVMF from a 64 MiB flash image, as libvirt boots it; then -bios
+size=$(wc -c </kvm/QEMU_EFI.fd)
+{ cat /kvm/QEMU_EFI.fd; head -c $((64 * 1024 * 1024 - size)) /dev/zero; } \
+    >/tmp/code.fd
+FWGUEST="-kernel /kvm/vmlinuz -initrd /kvm/initramfs-uefi.cpio.gz"
+g uefi-map 300 -nodefaults -display none $KVM $FW_map \
+    -drive if=pflash,format=raw,readonly=on,file=/tmp/code.fd \
+    $FWGUEST -append "$FW_APPEND"
+rm -f /tmp/code.fd
+g uefi-nomap.ours 300 -nodefaults -display none $KVM $FW_nomap \
+    -bios /kvm/QEMU_EFI.fd $FWGUEST -append "$FW_APPEND"
+QEMU=/usr/bin/qemu-system-aarch64-ref
+g uefi-nomap.ref 300 -nodefaults -display none $KVM $FW_nomap \
+    -bios /kvm/QEMU_EFI.fd $FWGUEST -append "$FW_APPEND"
+QEMU=/usr/bin/qemu-system-aarch64
 
 scenario migration
 . /lib/qmp.sh
@@ -332,6 +421,12 @@ class Boot:
             self.dtbs[key] = value
         else:
             self.other.append(line)
+
+    def dtb(self, key):
+        """The device tree dumped under key (gzip, base64: "D KEY ...")."""
+        if key not in self.dtbs:
+            raise Fail(f"{key}: no device tree dumped")
+        return gzip.decompress(base64.b64decode(self.dtbs[key]))
 
     def times(self):
         return {name: end - t for (name, t), (_, end)
@@ -484,8 +579,8 @@ def check_same_views(name, b):
     if not mk or mk != mt:
         raise Fail(f"{name}: info mtree -f guest RAM under KVM {mk}, under "
                    f"TCG {mt}")
-    dk = fdt_memory_nodes(base64.b64decode(b.dtbs.get(f"{name}.kvm", "")))
-    dt = fdt_memory_nodes(base64.b64decode(b.dtbs.get(f"{name}.tcg", "")))
+    dk = fdt_memory_nodes(b.dtb(f"{name}.kvm"))
+    dt = fdt_memory_nodes(b.dtb(f"{name}.tcg"))
     if dk != dt:
         raise Fail(f"{name}: DTB memory nodes under KVM {dk}, under TCG {dt}")
     want = sorted((f"memory@{base:x}", [(base, size)], node)
@@ -548,6 +643,124 @@ def check_guest(b):
     errors = guestlib.check(report, EXPECTED_RAM["numa-hole"])
     if errors:
         raise Fail("guest under KVM: " + "; ".join(errors))
+
+
+def check_nomap_ref(name, b):
+    """Without a map, our QEMU's memory tree and device tree (its random
+    seeds aside) under KVM equal the pristine base's."""
+    ours = get_run(b.runs, f"nomap-{name}.ours")
+    ref = get_run(b.runs, f"nomap-{name}.ref")
+    for run, who in ((ours, "ours"), (ref, "the base's")):
+        started(run, f"{name}, {who}")
+        check_kvm_enabled(run, f"{name}, {who}")
+    mo, mr = (memory_tree(run.reply("mtree")) for run in (ours, ref))
+    if "ram" not in mo or mo != mr:
+        raise Fail(f"{name}: info mtree under KVM differs from the base's: "
+                   + abi.first_difference(mo, mr))
+    do, dr = (dts(b.dtb(f"nomap-{name}.{v}")) for v in ("ours", "ref"))
+    if "memory@" not in do or do != dr:
+        raise Fail(f"{name}: the device tree under KVM differs from the "
+                   "base's: " + abi.first_difference(do, dr))
+
+
+def memory_tree(mtree):
+    """The system memory address space of `info mtree` (the order of
+    the address spaces printed varies from run to run), as the ABI
+    layer compares it."""
+    lines = mtree.replace("\r", "").split("\n")
+    if "address-space: memory" not in lines:
+        raise Fail(f"no system memory in info mtree: {lines[:4]}")
+    start = lines.index("address-space: memory")
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return "\n".join(lines[start:end])
+
+
+def dts(blob):
+    """A dumped device tree decompiled, its random seeds left out, as
+    the ABI layer compares them."""
+    with tempfile.NamedTemporaryFile(suffix=".dtb") as f:
+        f.write(blob)
+        f.flush()
+        out = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f.name],
+                             check=True, capture_output=True, text=True)
+    return abi.SEEDS.sub("", out.stdout)
+
+
+def uefi_report(b, name):
+    """The firmware layer's report of the inner guest NAME (AAVMF under
+    KVM), parsed as that layer does."""
+    run = get_run(b.runs, name)
+    if run.rc != 0:
+        raise Fail(f"{name}: {run.describe()}")
+    lines = [line.strip() for line in run.out]
+    if guestlib.BEGIN not in lines or guestlib.END not in lines:
+        raise Fail(f"{name}: no report on its console (last lines: "
+                   f"{' | '.join(lines[-8:])})")
+    begin = lines.index(guestlib.BEGIN)
+    report = uefi.parse_uefi(lines[begin + 1:lines.index(guestlib.END)])
+    if not report["efi"]:
+        raise Fail(f"{name}: the kernel did not come up through EFI")
+    return report
+
+
+def check_uefi_map(b):
+    """AAVMF under KVM with a hole above the lowest piece: the kernel's
+    SRAT lines and /proc/iomem equal the map."""
+    report = uefi_report(b, "uefi-map")
+    errors = (uefi.check_srat(report, FW_PIECES["map"])
+              + uefi.check_iomem(report["iomem"], FW_PIECES["map"]))
+    if errors:
+        raise Fail("; ".join(errors))
+
+
+def byte_difference(a, b):
+    """Where A and B (bytes) first differ."""
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y),
+              min(len(a), len(b)))
+    return (f"{len(a)} and {len(b)} bytes, first difference at byte "
+            f"{at:#x}: {a[at:at + 8].hex(' ')} | {b[at:at + 8].hex(' ')}")
+
+
+# The x86 build of our QEMU (the outer QEMU): it reads the SRAT that
+# TCG's machine gets over fw_cfg
+HOST_QEMU = None
+
+
+def srat_checksummed(table):
+    """TABLE with its checksum byte set as the firmware's loader sets it
+    (etc/acpi/tables leaves it for the loader)."""
+    t = bytearray(table)
+    t[9] = 0
+    t[9] = -sum(t) & 0xff
+    return bytes(t)
+
+
+def check_uefi_srat_tcg(b):
+    """The SRAT that AAVMF handed to Linux under KVM is the table QEMU
+    builds for the same options under TCG."""
+    got = uefi_report(b, "uefi-map")["srat_table"]
+    if got is None:
+        raise Fail("uefi-map: no SRAT in /sys/firmware/acpi/tables")
+    blobs = abi.acpi_blobs(str(HOST_QEMU), FW_MAPS["map"])
+    want = srat_checksummed(
+        abi.tables_by_signature(blobs["etc/acpi/tables"])["SRAT"])
+    if got != want:
+        raise Fail("the SRAT under KVM differs from TCG's: "
+                   + byte_difference(got, want))
+
+
+def check_uefi_nomap_ref(b):
+    """Without a map, the SRAT under KVM and AAVMF is the pristine
+    base's, and the kernel's SRAT lines show one range per node."""
+    ours = uefi_report(b, "uefi-nomap.ours")
+    ref = uefi_report(b, "uefi-nomap.ref")
+    errors = uefi.check_srat(ours, FW_PIECES["nomap"])
+    if errors:
+        raise Fail("; ".join(errors))
+    if ours["srat_table"] is None or ours["srat_table"] != ref["srat_table"]:
+        raise Fail("the SRAT under KVM differs from the base's: "
+                   + byte_difference(ours["srat_table"] or b"",
+                                     ref["srat_table"] or b""))
 
 
 def pattern_checks(b, key, least):
@@ -910,6 +1123,18 @@ BASE_CHECKS = [
      "query-memmap shows it", "ipa-limit", wrap(check_tib)),
     ("guest-under-kvm: Linux with two NUMA nodes and a hole sees the map "
      "(/proc/iomem, DT, node ranges)", "guest-under-kvm", check_guest),
+    *((f"no-map-vs-ref: {c}: without a map, info mtree and the device "
+       "tree under KVM equal the pristine base's", "no-map-vs-ref",
+       lambda b, c=c: check_nomap_ref(c, b)) for c in NOMAP),
+    ("firmware-under-kvm: AAVMF from pflash, a hole above the lowest "
+     "piece, two nodes, acpi=force: the kernel's SRAT lines and "
+     "/proc/iomem equal the map", "firmware-under-kvm", check_uefi_map),
+    ("firmware-under-kvm: the SRAT Linux got from AAVMF under KVM is the "
+     "table QEMU builds for the same options under TCG",
+     "firmware-under-kvm", check_uefi_srat_tcg),
+    ("firmware-under-kvm: without a map, the SRAT under KVM (AAVMF from "
+     "-bios) is the pristine base's", "firmware-under-kvm",
+     check_uefi_nomap_ref),
     ("migration: same map under KVM, the guest's pattern checks go on on "
      "the destination", "migration", check_migrated),
     ("migration: another map refused by the destination, the source and "
@@ -965,8 +1190,12 @@ def boots():
     common = [("COMMON", COMMON), ("KVM", KVM), ("TCG", TCG), ("RUN", RUN),
               ("APPEND", APPEND)]
     base = env(common + [(f"MAP_{n.replace('-', '_')}", a)
-                         for n, a in MAPS.items()])
-    yield ("kvm", (), ("base", "qemu", "inner"), base + SCENARIO,
+                         for n, a in MAPS.items()]
+               + [(f"NOMAP_{n.replace('-', '_')}", a)
+                  for n, a in NOMAP.items()]
+               + [(f"FW_{n}", a) for n, a in FW_MAPS.items()]
+               + [("FW_APPEND", FW_APPEND)])
+    yield ("kvm", (), ("base", "qemu", "ref", "inner"), base + SCENARIO,
            BASE_CHECKS, KERNELS["debian"])
     for backend, kernel in BACKENDS.items():
         for iommu, args in IOMMUS.items():
@@ -1054,6 +1283,8 @@ def main():
     args = parser.parse_args()
     build = Path(args.build).resolve()
     qemu = Path(args.qemu or build / "obj" / "qemu-system-aarch64")
+    global HOST_QEMU
+    HOST_QEMU = qemu
 
     plan = [b for b in boots() if not args.only or b[0] in args.only]
     print(f"1..{sum(len(b[4]) + 1 for b in plan)}", flush=True)
