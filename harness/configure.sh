@@ -70,3 +70,12 @@ ref_tree() {
         fi
     ) 9> "$build/ref/.tree-lock"
 }
+
+# device_set FILE SRC NAME: FILE as the device set NAME of the QEMU tree
+# SRC (configs/devices/aarch64-softmmu/NAME.mak, untracked: configure
+# takes a device set by name from there), written only when it changed,
+# so that meson does not regenerate a build for a newer mtime alone
+device_set() {
+    local dst=$2/configs/devices/aarch64-softmmu/$3.mak
+    cmp -s "$1" "$dst" || cp "$1" "$dst"
+}

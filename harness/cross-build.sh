@@ -105,8 +105,7 @@ export CC="ccache aarch64-linux-gnu-gcc"
 lib=$sysroot/usr/lib/aarch64-linux-gnu
 # configure takes a device set by name from the tree's configs/devices:
 # the file goes there, untracked (overlay.sh cleans it with the tree)
-cp "$repo/harness/kvm-devices.mak" \
-    "$src/configs/devices/aarch64-softmmu/memmap-kvm.mak"
+device_set "$repo/harness/kvm-devices.mak" "$src" memmap-kvm
 tools=--enable-tools
 [ "$which" = ours ] || tools=--disable-tools
 configure_qemu cross-build.sh "$src" "$obj" "$cross/configure.log" \

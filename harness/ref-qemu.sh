@@ -32,8 +32,7 @@ export CC="ccache cc"
 # the layers that use this build run nothing else.  configure takes a
 # device set by name from the tree's configs/devices, so the file goes
 # there, untracked; the tree's sources stay the base's.
-cp "$repo/harness/ref-devices.mak" \
-    "$src/configs/devices/aarch64-softmmu/memmap-ref.mak"
+device_set "$repo/harness/ref-devices.mak" "$src" memmap-ref
 configure_qemu ref-qemu.sh "$src" "$obj" "$ref/configure.log" \
     --disable-docs --disable-tools --without-default-devices \
     --with-devices-aarch64=memmap-ref >&2

@@ -38,8 +38,7 @@ export CXX="ccache clang++-14"
 # harness/ref-devices.mak): the sanitized QEMU runs memmap-test and the
 # planner's plans, on virt.  The file goes into the tree's
 # configs/devices, where configure looks for it, untracked.
-cp "$repo/harness/ref-devices.mak" \
-    "$build/qemu/configs/devices/aarch64-softmmu/memmap-ref.mak"
+device_set "$repo/harness/ref-devices.mak" "$build/qemu" memmap-ref
 configure_qemu san-build.sh "$build/qemu" "$san" "$build/san-configure.log" \
     --disable-docs --enable-asan --enable-ubsan \
     --without-default-devices --with-devices-aarch64=memmap-ref \
