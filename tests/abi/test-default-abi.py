@@ -80,8 +80,14 @@ def dtb(qemu, args):
         subprocess.run([qemu, *COMMON, *args.split(), "-M",
                         f"dumpdtb={f.name}"], check=True,
                        capture_output=True)
-        dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f.name],
-                             check=True, capture_output=True, text=True)
+        return decompiled_dtb(f.name)
+
+
+def decompiled_dtb(path):
+    """The device tree blob at path as dtc prints it, without its random
+    seeds (they change on every run)."""
+    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", path],
+                         check=True, capture_output=True, text=True)
     return SEEDS.sub("", dts.stdout)
 
 
@@ -90,7 +96,13 @@ def mtree(qemu, args):
     out = subprocess.run([qemu, *COMMON, *args.split(), "-S", "-monitor",
                           "stdio"], input="info mtree\nquit\n",
                          capture_output=True, text=True, check=True).stdout
-    lines = out.replace("\r", "").split("\n")
+    return memory_address_space(out)
+
+
+def memory_address_space(mtree_text):
+    """The system memory address space of 'info mtree' output (the order
+    in which the address spaces are printed varies from run to run)."""
+    lines = mtree_text.replace("\r", "").split("\n")
     start = lines.index("address-space: memory")
     end = lines.index("", start)
     return "\n".join(lines[start:end])

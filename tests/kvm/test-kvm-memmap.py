@@ -89,7 +89,6 @@ import importlib.util
 import json
 import shlex
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -629,17 +628,23 @@ def check_tib(info, runs):
         raise Fail(f"RAM at 2^43: query-status says {status}")
 
 
-def check_guest(b):
-    """The inner Linux guest under KVM reports the numa-hole map."""
-    run = get_run(b.runs, "guest")
+def guest_report(b, name, what):
+    """The lines an inner guest (run NAME, WHAT in messages) printed
+    between the guest layer's markers; it must have exited with 0."""
+    run = get_run(b.runs, name)
     if run.rc != 0:
-        raise Fail(f"guest under KVM: {run.describe()}")
+        raise Fail(f"{what}: {run.describe()}")
     lines = [line.strip() for line in run.out]
     if guestlib.BEGIN not in lines or guestlib.END not in lines:
-        raise Fail("guest under KVM: no memory report on its console "
+        raise Fail(f"{what}: no memory report on its console "
                    f"(last lines: {' | '.join(lines[-8:])})")
     begin = lines.index(guestlib.BEGIN)
-    report = guestlib.parse(lines[begin + 1:lines.index(guestlib.END)])
+    return lines[begin + 1:lines.index(guestlib.END)]
+
+
+def check_guest(b):
+    """The inner Linux guest under KVM reports the numa-hole map."""
+    report = guestlib.parse(guest_report(b, "guest", "guest under KVM"))
     errors = guestlib.check(report, EXPECTED_RAM["numa-hole"])
     if errors:
         raise Fail("guest under KVM: " + "; ".join(errors))
@@ -653,7 +658,8 @@ def check_nomap_ref(name, b):
     for run, who in ((ours, "ours"), (ref, "the base's")):
         started(run, f"{name}, {who}")
         check_kvm_enabled(run, f"{name}, {who}")
-    mo, mr = (memory_tree(run.reply("mtree")) for run in (ours, ref))
+    mo, mr = (abi.memory_address_space(run.reply("mtree"))
+              for run in (ours, ref))
     if "ram" not in mo or mo != mr:
         raise Fail(f"{name}: info mtree under KVM differs from the base's: "
                    + abi.first_difference(mo, mr))
@@ -663,41 +669,19 @@ def check_nomap_ref(name, b):
                    "base's: " + abi.first_difference(do, dr))
 
 
-def memory_tree(mtree):
-    """The system memory address space of `info mtree` (the order of
-    the address spaces printed varies from run to run), as the ABI
-    layer compares it."""
-    lines = mtree.replace("\r", "").split("\n")
-    if "address-space: memory" not in lines:
-        raise Fail(f"no system memory in info mtree: {lines[:4]}")
-    start = lines.index("address-space: memory")
-    end = lines.index("", start) if "" in lines[start:] else len(lines)
-    return "\n".join(lines[start:end])
-
-
 def dts(blob):
     """A dumped device tree decompiled, its random seeds left out, as
     the ABI layer compares them."""
     with tempfile.NamedTemporaryFile(suffix=".dtb") as f:
         f.write(blob)
         f.flush()
-        out = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f.name],
-                             check=True, capture_output=True, text=True)
-    return abi.SEEDS.sub("", out.stdout)
+        return abi.decompiled_dtb(f.name)
 
 
 def uefi_report(b, name):
     """The firmware layer's report of the inner guest NAME (AAVMF under
     KVM), parsed as that layer does."""
-    run = get_run(b.runs, name)
-    if run.rc != 0:
-        raise Fail(f"{name}: {run.describe()}")
-    lines = [line.strip() for line in run.out]
-    if guestlib.BEGIN not in lines or guestlib.END not in lines:
-        raise Fail(f"{name}: no report on its console (last lines: "
-                   f"{' | '.join(lines[-8:])})")
-    begin = lines.index(guestlib.BEGIN)
-    report = uefi.parse_uefi(lines[begin + 1:lines.index(guestlib.END)])
+    report = uefi.parse_uefi(guest_report(b, name, name))
     if not report["efi"]:
         raise Fail(f"{name}: the kernel did not come up through EFI")
     return report
