@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # One-time host set-up for the memmap project on Debian 12 (bookworm),
-# run as root.  Adds the apt sources the build needs (bookworm-backports
-# for meson >= 1.5 and QEMU 10.0 for the nested VFIO test, deb-src of
-# trixie and sid for the QEMU 10.2 source package, the arm64 architecture for Debian's
-# arm64 kernel and busybox) and installs the build and test dependencies.
+# run as root.  Adds the apt sources the build needs: bookworm-backports
+# (meson >= 1.5, libvirt, and Debian's x86 QEMU 10.0, which only plays
+# the emulated host of the nested VFIO layer), deb-src of trixie and sid
+# (the QEMU 10.2 source package), and the arm64 architecture (Debian's
+# arm64 kernel and busybox).  Installs the build and test dependencies.
 # Idempotent: a second run only checks.
 set -euo pipefail
 

@@ -65,7 +65,7 @@ BOOTS = [
          pieces=HOLE_NUMA_PIECES),
     # the memory device area starts at the first GiB boundary above the
     # RAM and the holes (0xc0000000), maxmem - ram + 1 GiB per slot long,
-    # on the last node, as QEMU 10.0 lists it
+    # on the last node, as QEMU lists it
     dict(name="hole above the lowest piece, two nodes, slots=2,maxmem=3G",
          fw="bios",
          args=["-M", f"virt,{HOLE}", "-m", "1G,slots=2,maxmem=3G", *NUMA],
