@@ -103,8 +103,10 @@ def memory_address_space(mtree_text):
     """The system memory address space of 'info mtree' output (the order
     in which the address spaces are printed varies from run to run)."""
     lines = mtree_text.replace("\r", "").split("\n")
+    if "address-space: memory" not in lines:
+        raise ValueError(f"no system memory in info mtree: {lines[:4]}")
     start = lines.index("address-space: memory")
-    end = lines.index("", start)
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
     return "\n".join(lines[start:end])
 
 
